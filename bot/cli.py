@@ -1,0 +1,173 @@
+"""The `mesbot` command line (DESIGN.md §4)."""
+
+import json
+import sys
+from datetime import UTC, datetime
+
+import click
+from pydantic import ValidationError
+
+from bot.console import Console
+from bot.shell import run_shell
+from integration import tenant
+from integration.clock import SystemClock
+from integration.config import Settings
+from integration.demo import seed as demo_seed
+from integration.demo import threats as demo_threats
+from integration.errors import MesbotError
+from storage import migrate
+from storage.engine import Store, StoreBusy
+
+
+class Runtime:
+    """Settings and store, built once per invocation when a command needs them."""
+
+    def __init__(self) -> None:
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            try:
+                settings = Settings()
+            except ValidationError as error:
+                raise click.ClickException(f"Bad configuration: {_first_error(error)}") from None
+            self._store = Store(settings.database_url)
+        return self._store
+
+    def ready_store(self) -> Store:
+        if not migrate.is_current(self.store):
+            raise click.ClickException(
+                "The store is not set up or is out of date: run `mesbot db upgrade` "
+                "(or `mesbot demo seed` for the demo tenant)."
+            )
+        return self.store
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+
+
+pass_runtime = click.make_pass_decorator(Runtime, ensure=True)
+
+
+@click.group()
+def main() -> None:
+    """mesbot: the ops bot for Lookout Mobile Endpoint Security with Microsoft Intune."""
+
+
+@main.group()
+def db() -> None:
+    """The store's schema."""
+
+
+@db.command("upgrade")
+@pass_runtime
+def db_upgrade(runtime: Runtime) -> None:
+    """Create or migrate the schema."""
+    _upgrade(runtime.store)
+    click.echo("Store is up to date.")
+
+
+def _upgrade(store: Store) -> None:
+    migrate.upgrade(store)
+    with store.write() as session:
+        tenant.ensure_defaults(session)
+
+
+@main.group()
+def demo() -> None:
+    """The built-in simulated tenant."""
+
+
+@demo.command("seed")
+@click.option("--users", type=click.IntRange(3, 2_000_000), default=1_000, show_default=True)
+@click.option("--devices", type=click.IntRange(0, 5_000_000), default=1_500, show_default=True)
+@click.option("--seed", "seed_value", type=int, default=42, show_default=True)
+@pass_runtime
+def demo_seed_command(runtime: Runtime, users: int, devices: int, seed_value: int) -> None:
+    """(Re)build the deterministic demo tenant."""
+    from rich.progress import Progress
+
+    store = runtime.store
+    _upgrade(store)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    with Progress(transient=True, disable=devices < 20_000) as bar:
+        task = bar.add_task("Seeding devices", total=devices)
+        with store.write() as session:
+            summary = demo_seed.seed(
+                session,
+                users=users,
+                devices=devices,
+                seed=seed_value,
+                now=now,
+                progress=lambda done, _total: bar.update(task, completed=done),
+            )
+    click.echo(
+        f"Demo tenant ready: {summary.users:,} users, {summary.devices:,} devices, {summary.threats:,} threats "
+        f"(seed {seed_value}). Try: mesbot ask --as admin@contoso.example enrollment"
+    )
+
+
+@demo.command("threat")
+@click.option("--device", "device_id", required=True, help="Device ID (see `status EMAIL`).")
+@click.option("--classification", required=True, help="e.g. TROJAN, ROOT_JAILBREAK.")
+@click.option("--app", default=None, help="Application name the threat reports.")
+@click.option("--count", type=int, default=None, help="Inject N threats, app names ending #1 … #N.")
+@pass_runtime
+def demo_threat_command(
+    runtime: Runtime, device_id: str, classification: str, app: str | None, count: int | None
+) -> None:
+    """Inject OPEN threats as if the device had reported them."""
+    store = runtime.ready_store()
+    try:
+        with store.write() as session:
+            injected = demo_threats.inject(
+                session,
+                device_id=device_id,
+                classification=classification,
+                app=app,
+                count=count or 1,
+                numbered=count is not None,
+                now=SystemClock().now(),
+            )
+            ids = [t.id for t in injected]
+    except (MesbotError, StoreBusy) as error:
+        click.echo(str(error), err=True)
+        sys.exit(1)
+    click.echo(
+        f"Injected {len(ids)} OPEN threat{'s' if len(ids) != 1 else ''} on {device_id}: {', '.join(ids[:5])}"
+        + (" …" if len(ids) > 5 else "")
+    )
+
+
+@main.command("ask")
+@click.option("--as", "email", required=True, help="Directory user to act as.")
+@click.option("--json", "as_json", is_flag=True, help="Print {ok, text, data} as JSON.")
+@click.argument("text", nargs=-1)
+@pass_runtime
+def ask(runtime: Runtime, email: str, as_json: bool, text: tuple[str, ...]) -> None:
+    """Run one bot command as EMAIL and print the reply (exit 1 when refused)."""
+    console = Console(runtime.ready_store(), SystemClock())
+    reply = console.run(email, _join(text))
+    if as_json:
+        click.echo(json.dumps(reply.as_json(), ensure_ascii=False))
+    else:
+        click.echo(reply.text)
+    sys.exit(0 if reply.ok else 1)
+
+
+def _join(words: tuple[str, ...]) -> str:
+    """Re-quote words the shell already split, so `ask … connector groups add "Mobile Users"` works."""
+    return " ".join(
+        f'"{w}"' if (not w or any(ch.isspace() for ch in w)) and '"' not in w else w for w in words
+    )
+
+
+@main.command("shell")
+@click.option("--as", "email", default=None, help="Directory user to start as.")
+@pass_runtime
+def shell(runtime: Runtime, email: str | None) -> None:
+    """Interactive console with the bot grammar; `as EMAIL` switches user."""
+    run_shell(Console(runtime.ready_store(), SystemClock()), email)

@@ -1,0 +1,68 @@
+"""The one entry every front end calls: text from a directory user in, a `Reply` out.
+
+It parses, checks access inside the same transaction that runs the command (so a change is
+authorised against the state it changes), maps domain errors to refusals in one place, and audits
+refused attempts to change something.
+"""
+
+import logging
+import re
+from dataclasses import dataclass
+
+from bot import commands as c
+from bot.grammar import parse
+from bot.handlers import HANDLERS
+from bot.handlers.context import Request
+from bot.reply import Reply
+from integration import audit, tenant
+from integration.access import actor_for, authorize
+from integration.clock import Clock
+from integration.errors import MesbotError, PermissionDenied
+from storage.engine import Store, StoreBusy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Console:
+    store: Store
+    clock: Clock
+
+    def run(self, email: str, text: str) -> Reply:
+        try:
+            command = parse(text)
+        except MesbotError as error:
+            return Reply.refused(str(error))
+        if isinstance(command, c.Help):
+            return HANDLERS[c.Help](command, None)  # type: ignore[arg-type]
+        try:
+            return self._execute(email, command)
+        except PermissionDenied as error:
+            if command.changes:
+                self._audit_denied(email, command)
+            return Reply.refused(str(error))
+        except (MesbotError, StoreBusy) as error:
+            return Reply.refused(str(error))
+
+    def _execute(self, email: str, command: c.Command) -> Reply:
+        session_scope = self.store.write if command.changes else self.store.read
+        with session_scope() as session:
+            actor = actor_for(session, email)
+            authorize(session, actor, command.needs(), tenant.subscription(session), command.what)
+            return HANDLERS[type(command)](command, Request(session, actor, self.clock.now()))
+
+    def _audit_denied(self, email: str, command: c.Command) -> None:
+        try:
+            with self.store.write() as session:
+                change = audit.Change(_action_name(command), None, {"command": repr(command)})
+                audit.record(
+                    session, at=self.clock.now(), actor=email.lower(), change=change, outcome="denied"
+                )
+        except StoreBusy:
+            # The refusal still reaches the user; a busy store must not turn it into an error.
+            log.warning("store busy: denied %s by %s not audited", _action_name(command), email)
+
+
+def _action_name(command: c.Command) -> str:
+    """`RiskSet` → `risk.set`, the naming the audit log uses."""
+    return re.sub(r"(?<!^)(?=[A-Z])", ".", type(command).__name__).lower()

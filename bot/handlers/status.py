@@ -1,0 +1,95 @@
+"""`status me|EMAIL|DEVICE_ID`: a device's state, compliance, open threats, and why it is blocked."""
+
+from typing import Any
+
+from bot.commands import Status
+from bot.handlers.context import Request
+from bot.reply import Reply
+from integration import devices, tenant
+from integration.devices import DeviceStatus
+from integration.errors import NotFound
+from integration.validation import show
+
+
+def handle(command: Status, request: Request) -> Reply:
+    session = request.session
+    if "@" in command.target or command.is_me:
+        email = request.actor.email if command.is_me else command.target
+        found = devices.by_owner(session, email)
+        subject = "You have" if command.is_me else f"{email} has"
+    else:
+        one = devices.by_id(session, command.target)
+        if one is None:
+            raise NotFound(
+                f"No device has the ID `{show(command.target)}`. Check the ID, or look up its owner by e-mail."
+            )
+        found, subject = [one], ""
+    days = tenant.enrollment_settings(session).disconnected_days
+    policy = tenant.policy_level(session)
+    rows = [_device_data(status, days, policy.value, request) for status in found]
+    if not found:
+        text = f"{subject} no devices in Lookout. Devices appear (as pending) once the owner is in an enrollment group."
+    else:
+        count = f"{len(found)} device{'s' if len(found) != 1 else ''}"
+        header = f"{subject} {count}:" if subject else "Device:"
+        text = "\n".join([header, *(_device_text(row) for row in rows)])
+    return Reply(ok=True, text=text, data={"devices": rows}, command="status")
+
+
+def _device_data(status: DeviceStatus, days: int, policy: str, request: Request) -> dict[str, Any]:
+    d = status.device
+    return {
+        "id": d.id,
+        "name": d.name,
+        "owner": d.owner_email,
+        "platform": d.platform,
+        "activation": d.activation_status,
+        "protection": d.protection_status,
+        "security": status.security,
+        "compliance": status.compliance,
+        "reason": _reason(status, days, policy, request),
+        "last_checkin": tenant.stamp(d.checkin_time),
+        "open_threats": [
+            {
+                "id": t.threat.id,
+                "classification": t.threat.classification,
+                "risk": t.risk.value,
+                "detected_at": tenant.stamp(t.threat.detected_at),
+                "app": t.threat.app_name,
+            }
+            for t in status.open_threats
+        ],
+    }
+
+
+def _reason(status: DeviceStatus, days: int, policy: str, request: Request) -> str:
+    """In plain words, why the device is (non)compliant — what a blocked owner wants to know."""
+    d = status.device
+    if status.compliance == "pending":
+        return "The Lookout for Work app has not been activated yet: install it, open it and sign in."
+    if status.compliance == "not enrolled":
+        return f"The device is {d.activation_status.lower()} in Lookout."
+    if d.protection_status == "DISCONNECTED":
+        since = f" since {tenant.stamp(d.checkin_time)}" if d.checkin_time else ""
+        return f"No check-in{since} (disconnected after {days} days): open Lookout for Work to reconnect."
+    if d.protection_status == "UNINSTALLED":
+        return "Lookout for Work was uninstalled: reinstall and activate it."
+    if status.compliance == "noncompliant":
+        worst = max(status.open_threats, key=lambda t: t.risk.rank)
+        return f"Open {worst.threat.classification} threat at {worst.risk.value} risk (blocked at {policy} or above)."
+    return "Protected, no open threat at or above the policy level."
+
+
+def _device_text(row: dict[str, Any]) -> str:
+    lines = [
+        f"• {row['name'] or 'Unnamed device'} · {row['platform']} · {row['id']}",
+        f"  {row['activation'].lower()}, {row['protection'].lower()}, {row['security'].lower()} → "
+        f"{row['compliance'].upper()} · last check-in {row['last_checkin'] or 'never'}",
+        f"  {row['reason']}",
+    ]
+    for threat in row["open_threats"]:
+        app = f' "{threat["app"]}"' if threat["app"] else ""
+        lines.append(
+            f"  - {threat['classification']} ({threat['risk']}){app} detected {threat['detected_at']}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,128 @@
+"""Who may do what: console roles from group membership, and the consent gate (DESIGN.md §5)."""
+
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+
+from sqlmodel import Session, select
+
+from integration.errors import ConsentRequired, NotFound, PermissionDenied
+from integration.validation import show
+from storage.models import DirectoryGroup, DirectoryUser, GroupMembership, Subscription
+
+
+class Role(StrEnum):
+    FULL = "full"
+    RESTRICTED = "restricted"
+    NONE = "none"
+
+
+class Permission(Enum):
+    """What a command needs, from least to most."""
+
+    ANYONE = "anyone"  # help
+    OWN = "own"  # status me: any directory user, once consent is granted
+    READ = "read"  # full or restricted
+    CHANGE = "change"  # full
+    SUBSCRIPTION = "subscription"  # full, or a global administrator (bootstrap)
+    CONSENT = "consent"  # a global administrator
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: str
+    email: str
+    display_name: str
+    is_global_admin: bool
+    role: Role
+
+
+CONSENT_INSTRUCTIONS = (
+    "Lookout MES has not been granted consent for this tenant yet, so the console is closed "
+    "(as in Lookout, every sign-in fails until then). A directory global administrator must run "
+    "`subscription consent`. Until then only `help` and `subscription …` work."
+)
+
+
+def actor_for(session: Session, email: str) -> Actor:
+    """The directory user behind an e-mail address, with their console role."""
+    user = session.exec(select(DirectoryUser).where(DirectoryUser.email == email.strip().lower())).first()
+    if user is None:
+        raise NotFound(
+            f"`{show(email)}` is not a user in the directory, so mesbot cannot tell what you may do. "
+            "Check the address, or ask an admin to sync the directory."
+        )
+    subscription = session.get(Subscription, 1)
+    role = role_of(session, user.id, subscription) if subscription else Role.NONE
+    return Actor(user.id, user.email, user.display_name, user.is_global_admin, role)
+
+
+def role_of(session: Session, user_id: str, subscription: Subscription) -> Role:
+    wanted = [g for g in (subscription.full_access_group_id, subscription.restricted_access_group_id) if g]
+    if not wanted:
+        return Role.NONE
+    query = select(GroupMembership.group_id).where(
+        GroupMembership.user_id == user_id,
+        GroupMembership.group_id.in_(wanted),  # type: ignore[attr-defined]
+    )
+    groups = set(session.exec(query).all())
+    if subscription.full_access_group_id in groups:
+        return Role.FULL
+    if subscription.restricted_access_group_id in groups:
+        return Role.RESTRICTED
+    return Role.NONE
+
+
+def authorize(
+    session: Session, actor: Actor, needs: Permission, subscription: Subscription, what: str
+) -> None:
+    """Raise `ConsentRequired` or `PermissionDenied` (with how to fix it) unless `actor` may."""
+    if needs is Permission.ANYONE:
+        return
+    if needs is Permission.CONSENT:
+        if not actor.is_global_admin:
+            raise PermissionDenied(
+                f"Only a directory global administrator can {what}; you are not one. "
+                "Ask a global administrator to run `subscription consent`."
+            )
+        return
+    if needs is Permission.SUBSCRIPTION:
+        if actor.role is not Role.FULL and not actor.is_global_admin:
+            raise PermissionDenied(
+                f"Only full-access users or a directory global administrator can {what}."
+                + _how_to_get(session, subscription, Role.FULL)
+            )
+        return
+    if not subscription.consent_granted:
+        raise ConsentRequired(CONSENT_INSTRUCTIONS)
+    if needs is Permission.OWN:
+        return
+    if needs is Permission.READ and actor.role in (Role.FULL, Role.RESTRICTED):
+        return
+    if needs is Permission.CHANGE and actor.role is Role.FULL:
+        return
+    if actor.role is Role.RESTRICTED:
+        raise PermissionDenied(
+            f"You have restricted (read-only) access, so you cannot {what}."
+            + _how_to_get(session, subscription, Role.FULL)
+        )
+    raise PermissionDenied(
+        f"You have no Lookout console access, so you cannot {what}; you can use `status me` and `help`."
+        + _how_to_get(session, subscription, Role.FULL if needs is Permission.CHANGE else None)
+    )
+
+
+def _how_to_get(session: Session, subscription: Subscription, role: Role | None) -> str:
+    ids = (
+        [subscription.full_access_group_id]
+        if role is Role.FULL
+        else [subscription.full_access_group_id, subscription.restricted_access_group_id]
+    )
+    names = [_group_label(session, gid) for gid in ids if gid]
+    if not names:
+        return " No console access group is configured yet (`subscription set full-group GUID`)."
+    return f" Ask an admin to add you to {' or '.join(names)}."
+
+
+def _group_label(session: Session, group_id: str) -> str:
+    group = session.get(DirectoryGroup, group_id)
+    return f'"{group.name}"' if group else f"the group {group_id}"

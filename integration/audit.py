@@ -1,0 +1,41 @@
+"""The audit trail: every change, and every refused attempt to change, leaves an entry."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from storage.models import AuditEntry
+
+
+@dataclass(frozen=True)
+class Change:
+    action: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+def record(
+    session: Session,
+    *,
+    at: datetime,
+    actor: str,
+    change: Change,
+    outcome: str = "applied",
+) -> None:
+    session.add(
+        AuditEntry(
+            at=at,
+            actor=actor,
+            action=change.action,
+            outcome=outcome,
+            before=change.before,
+            after=change.after,
+        )
+    )
+
+
+def recent(session: Session, limit: int) -> list[AuditEntry]:
+    query = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)
+    return list(session.exec(query).all())

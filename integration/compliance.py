@@ -1,0 +1,122 @@
+"""Compliance as Intune computes it from Lookout's data (DOMAIN.md).
+
+A device is noncompliant when it is activated but not protected (disconnected, or the app was
+uninstalled: Intune gets no partner data) or when it has an OPEN threat whose classification's
+*current* risk is at or above the policy level. Pending devices are `pending`; deactivated and
+deleted devices are outside compliance (`not enrolled`) and are not counted.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, distinct, func
+from sqlmodel import Session, col, select
+
+from integration.levels import RiskLevel
+from storage.models import Device, Threat
+
+ACTIVE = ("ACTIVATED",)
+
+
+def hot_classifications(levels: Mapping[str, RiskLevel], policy: RiskLevel) -> set[str]:
+    """Classifications whose open threats make a device noncompliant under `policy`.
+
+    A classification at `none` never counts, whatever the policy.
+    """
+    return {
+        name for name, level in levels.items() if level is not RiskLevel.NONE and level.rank >= policy.rank
+    }
+
+
+def device_compliance(device: Device, open_risks: Iterable[RiskLevel], policy: RiskLevel) -> str:
+    """`compliant`, `noncompliant`, `pending` or `not enrolled` for one device."""
+    if device.activation_status == "PENDING":
+        return "pending"
+    if device.activation_status != "ACTIVATED":
+        return "not enrolled"
+    if device.protection_status != "PROTECTED":
+        return "noncompliant"
+    hot = any(level is not RiskLevel.NONE and level.rank >= policy.rank for level in open_risks)
+    return "noncompliant" if hot else "compliant"
+
+
+@dataclass(frozen=True)
+class EnrollmentCounts:
+    pending: int
+    activated: int
+    deactivated: int
+    disconnected: int
+    compliant: int
+    noncompliant: int
+
+    def as_counts(self) -> dict[str, int]:
+        return {
+            "pending": self.pending,
+            "activated": self.activated,
+            "deactivated": self.deactivated,
+            "disconnected": self.disconnected,
+        }
+
+    def as_compliance(self) -> dict[str, int]:
+        return {
+            "compliant": self.compliant,
+            "noncompliant": self.noncompliant,
+            "pending": self.pending,
+        }
+
+
+def enrollment_counts(
+    session: Session,
+    levels: Mapping[str, RiskLevel],
+    policy: RiskLevel,
+    owners: ColumnElement[bool] | None = None,
+) -> EnrollmentCounts:
+    """Counts by state and compliance, optionally for devices whose owner matches `owners`."""
+    by_state = select(Device.activation_status, Device.protection_status, func.count()).group_by(
+        Device.activation_status, Device.protection_status
+    )
+    if owners is not None:
+        by_state = by_state.where(owners)
+    tally: dict[tuple[str, str], int] = {
+        (activation, protection): count for activation, protection, count in session.exec(by_state).all()
+    }
+
+    def total(activation: str, protection: str | None = None) -> int:
+        return sum(n for (a, p), n in tally.items() if a == activation and protection in (None, p))
+
+    activated = total("ACTIVATED")
+    unprotected = activated - total("ACTIVATED", "PROTECTED")
+    with_threat = _protected_with_open_threat(session, hot_classifications(levels, policy), owners)
+    return EnrollmentCounts(
+        pending=total("PENDING"),
+        activated=activated,
+        deactivated=total("DEACTIVATED") + total("DELETED"),
+        disconnected=total("ACTIVATED", "DISCONNECTED"),
+        compliant=activated - unprotected - with_threat,
+        noncompliant=unprotected + with_threat,
+    )
+
+
+def protected_with_open_threat_query(classes: set[str]):  # type: ignore[no-untyped-def]
+    """Distinct activated, protected devices with an open threat in `classes` (a select)."""
+    return (
+        select(func.count(distinct(Threat.device_id)))
+        .join(Device, col(Device.id) == Threat.device_id)
+        .where(
+            Threat.status == "OPEN",
+            col(Threat.classification).in_(sorted(classes)),
+            Device.activation_status == "ACTIVATED",
+            Device.protection_status == "PROTECTED",
+        )
+    )
+
+
+def _protected_with_open_threat(
+    session: Session, classes: set[str], owners: ColumnElement[bool] | None
+) -> int:
+    if not classes:
+        return 0
+    query = protected_with_open_threat_query(classes)
+    if owners is not None:
+        query = query.where(owners)
+    return int(session.exec(query).one())

@@ -1,0 +1,324 @@
+"""`mesbot demo seed`: (re)build the deterministic demo tenant.
+
+The same `seed`, sizes and `now` give the same tenant: every random choice comes from one
+`random.Random(seed)`, and ages (check-ins, detections) are measured back from `now`.
+"""
+
+import random
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import accumulate
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, insert
+from sqlmodel import Session, SQLModel, select
+
+from integration import tenant
+from integration.catalogue import CATALOGUE
+from integration.demo import data
+from integration.levels import RiskLevel
+from storage.models import (
+    AuditEntry,
+    Device,
+    DirectoryGroup,
+    DirectoryUser,
+    EnrollmentGroup,
+    GroupMembership,
+    NotificationPreference,
+    Threat,
+)
+
+_T = TypeVar("_T")
+Progress = Callable[[int, int], None]
+BATCH = 5_000
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    users: int
+    devices: int
+    threats: int
+
+
+def seed(
+    session: Session,
+    *,
+    users: int,
+    devices: int,
+    seed: int,
+    now: datetime,
+    progress: Progress | None = None,
+) -> SeedSummary:
+    """Wipe the tenant and build it again, in the caller's transaction."""
+    if users < 3:
+        raise ValueError("the demo needs at least 3 users (admin, analyst, alice)")
+    rng = random.Random(seed)
+    _wipe(session)
+    tenant.ensure_defaults(session)
+    groups = _directory(session, rng, users)
+    _settings(session, groups, now)
+    fleet = _Fleet(rng, now)
+    owners = _device_owners(rng, groups, users, devices)
+    total_threats = 0
+    done = 0
+    for chunk in _chunks(owners, BATCH):
+        device_rows, threat_rows = fleet.build(chunk)
+        session.execute(insert(Device), device_rows)
+        if threat_rows:
+            session.execute(insert(Threat), threat_rows)
+        total_threats += len(threat_rows)
+        done += len(chunk)
+        if progress:
+            progress(done, devices)
+    session.add(
+        AuditEntry(
+            at=now,
+            actor="mesbot",
+            action="demo.seed",
+            outcome="applied",
+            after={"users": users, "devices": devices, "seed": seed},
+        )
+    )
+    return SeedSummary(users=users, devices=devices, threats=total_threats)
+
+
+def _wipe(session: Session) -> None:
+    for table in reversed(SQLModel.metadata.sorted_tables):
+        session.execute(delete(table))
+
+
+def _guid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+@dataclass(frozen=True)
+class _Groups:
+    ids: dict[str, str]  # name → id
+    emails: list[str]  # every user, fixed identities first
+    enrolled: list[int]  # indexes into `emails` of users in an enrollment group
+
+
+def _directory(session: Session, rng: random.Random, users: int) -> _Groups:
+    names = [
+        data.FULL_GROUP,
+        data.RESTRICTED_GROUP,
+        data.PILOT_GROUP,
+        data.MOBILE_GROUP,
+        *data.OTHER_GROUPS,
+    ]
+    ids = {name: _guid(rng) for name in names}
+    session.execute(insert(DirectoryGroup), [{"id": gid, "name": name} for name, gid in ids.items()])
+
+    fixed = [
+        (data.ADMIN, "Ada Admin", True),
+        (data.ANALYST, "Anil Analyst", False),
+        (data.ALICE, "Alice Andersson", False),
+    ]
+    user_rows: list[dict[str, Any]] = [
+        {"id": _guid(rng), "email": email, "display_name": name, "is_global_admin": admin}
+        for email, name, admin in fixed
+    ]
+    for n in range(len(fixed), users):
+        first, last = rng.choice(data.FIRST_NAMES), rng.choice(data.LAST_NAMES)
+        email = f"{first}.{last}.{n}@{data.DOMAIN}".lower()
+        user_rows.append(
+            {
+                "id": _guid(rng),
+                "email": email,
+                "display_name": f"{first} {last}",
+                "is_global_admin": False,
+            }
+        )
+
+    memberships: list[dict[str, str]] = [
+        {"group_id": ids[data.FULL_GROUP], "user_id": user_rows[0]["id"]},
+        {"group_id": ids[data.RESTRICTED_GROUP], "user_id": user_rows[1]["id"]},
+    ]
+    enrolled: list[int] = []
+    for index, row in enumerate(user_rows):
+        memberships.append({"group_id": ids["All Staff"], "user_id": row["id"]})
+        pick = rng.random()
+        if index < len(fixed) or pick < 0.90:
+            group = data.PILOT_GROUP if index < len(fixed) or pick < 0.06 else data.MOBILE_GROUP
+            memberships.append({"group_id": ids[group], "user_id": row["id"]})
+            enrolled.append(index)
+        if index >= len(fixed) and rng.random() < 0.3:
+            memberships.append({"group_id": ids[rng.choice(data.OTHER_GROUPS[1:])], "user_id": row["id"]})
+    for chunk in _chunks(user_rows, BATCH):
+        session.execute(insert(DirectoryUser), chunk)
+    for chunk in _chunks(memberships, BATCH):
+        session.execute(insert(GroupMembership), chunk)
+    return _Groups(ids=ids, emails=[row["email"] for row in user_rows], enrolled=enrolled)
+
+
+def _settings(session: Session, groups: _Groups, now: datetime) -> None:
+    sub = tenant.subscription(session)
+    sub.tenant_id = "6f1c2a9e-3b7d-4c1e-9a55-0d2f6c8b4e21"
+    sub.full_access_group_id = groups.ids[data.FULL_GROUP]
+    sub.restricted_access_group_id = groups.ids[data.RESTRICTED_GROUP]
+    sub.consent_granted, sub.consent_by, sub.consent_at = True, data.ADMIN, now - timedelta(days=30)
+    connector = tenant.connector(session)
+    connector.state = "enabled"
+    connector.heartbeat_minutes = 60
+    connector.device_status_sync = connector.threat_status_sync = True
+    connector.error_email = f"mobile-ops@{data.DOMAIN}"
+    connector.last_heartbeat = now - timedelta(minutes=12)
+    session.add_all([sub, connector])
+    for offset, name in enumerate((data.PILOT_GROUP, data.MOBILE_GROUP)):
+        session.add(EnrollmentGroup(name=name, added_at=now - timedelta(days=30 - offset)))
+    admin_id = session.exec(select(DirectoryUser.id).where(DirectoryUser.email == data.ADMIN)).one()
+    for channel in ("email", "slack"):
+        session.add(
+            NotificationPreference(user_id=admin_id, category="threat-high", channel=channel, enabled=True)
+        )
+    session.flush()
+
+
+def _device_owners(rng: random.Random, groups: _Groups, users: int, devices: int) -> list[tuple[str, str]]:
+    """(owner e-mail, scenario) per device: the fixed identities' devices first, then the fleet."""
+    fixed = [
+        (data.ADMIN, "healthy"),
+        (data.ANALYST, "healthy"),
+        (data.ALICE, "healthy"),
+        (data.ALICE, "trojan"),
+    ]
+    fixed = fixed[:devices]
+    enrolled = groups.enrolled
+    return fixed + [(groups.emails[rng.choice(enrolled)], "random") for _ in range(devices - len(fixed))]
+
+
+def _chunks(items: list[_T], size: int) -> Iterator[list[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class _Fleet:
+    """Builds device and threat rows; one instance per seed run so the draws stay in order."""
+
+    def __init__(self, rng: random.Random, now: datetime) -> None:
+        self.rng = rng
+        self.now = now
+        names = list(data.CLASSIFICATION_WEIGHTS)
+        self.classifications = names
+        self.cum_weights = list(accumulate(data.CLASSIFICATION_WEIGHTS.values()))
+
+    def build(self, owners: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        devices: list[dict[str, Any]] = []
+        threats: list[dict[str, Any]] = []
+        for email, scenario in owners:
+            device = self._device(email, scenario)
+            device_threats = self._threats(device, scenario)
+            top = max(
+                (RiskLevel(t["risk"]) for t in device_threats if t["status"] == "OPEN"),
+                key=lambda level: level.rank,
+                default=RiskLevel.NONE,
+            )
+            device["security_status"] = "SECURE" if top is RiskLevel.NONE else f"THREATS_{top.value.upper()}"
+            devices.append(device)
+            threats.extend(device_threats)
+        return devices, threats
+
+    def _ago(self, low: float, high: float) -> datetime:
+        """A moment between `low` and `high` days before now, to the second."""
+        return self.now - timedelta(seconds=int(self.rng.uniform(low, high) * 86_400))
+
+    def _device(self, email: str, scenario: str) -> dict[str, Any]:
+        rng = self.rng
+        ios = rng.random() < 0.55 if scenario == "random" else scenario == "healthy"
+        activation, protection = "ACTIVATED", "PROTECTED"
+        if scenario == "random":
+            roll = rng.random()
+            activation = (
+                "PENDING"
+                if roll < 0.08
+                else "DEACTIVATED"
+                if roll < 0.12
+                else "DELETED"
+                if roll < 0.13
+                else activation
+            )
+            roll = rng.random()
+            protection = "DISCONNECTED" if roll < 0.06 else "UNINSTALLED" if roll < 0.07 else protection
+        enrolled = self._ago(0, 30) if activation == "PENDING" else self._ago(40, 400)
+        checkin = None
+        if activation != "PENDING":
+            checkin = {"PROTECTED": self._ago(0, 2.5), "DISCONNECTED": self._ago(31, 120)}.get(
+                protection, self._ago(5, 60)
+            )
+        first = email.split(".")[0].split("@")[0].capitalize()
+        if ios:
+            manufacturer, model = "Apple", rng.choice(data.IOS_MODELS)
+            os_version, patch = rng.choice(data.IOS_VERSIONS), None
+        else:
+            manufacturer, model = rng.choice(data.ANDROID_MODELS)
+            os_version, patch = (
+                rng.choice(data.ANDROID_VERSIONS),
+                f"2024-{rng.randint(1, 12):02d}-01",
+            )
+        return {
+            "id": _guid(rng),
+            "owner_email": email,
+            "name": f"{first}'s {model}",
+            "platform": "IOS" if ios else "ANDROID",
+            "activation_status": activation,
+            "protection_status": protection if activation != "PENDING" else "PROTECTED",
+            "checkin_time": checkin,
+            "activated_at": None
+            if activation == "PENDING"
+            else enrolled + timedelta(hours=rng.randint(1, 72)),
+            "enrolled_at": enrolled,
+            "os_version": os_version,
+            "security_patch_level": patch,
+            "manufacturer": manufacturer,
+            "model": model,
+            "client_version": f"10.{rng.randint(0, 9)}.{rng.randint(0, 40)}",
+        }
+
+    def _threats(self, device: dict[str, Any], scenario: str) -> list[dict[str, Any]]:
+        if scenario == "trojan":
+            return [self._threat(device, "TROJAN", "OPEN", app="Flashlight Pro")]
+        if scenario != "random" or device["activation_status"] == "PENDING":
+            return []
+        rng = self.rng
+        roll = rng.random()
+        open_count = 1 if roll < 0.13 else rng.randint(2, 4) if roll < 0.16 else 0
+        rows = [self._threat(device, self._classification(), "OPEN") for _ in range(open_count)]
+        if rng.random() < 0.2:
+            rows.append(self._threat(device, self._classification(), "RESOLVED"))
+        return rows
+
+    def _classification(self) -> str:
+        return self.rng.choices(self.classifications, cum_weights=self.cum_weights)[0]
+
+    def _threat(
+        self, device: dict[str, Any], name: str, status: str, app: str | None = None
+    ) -> dict[str, Any]:
+        rng = self.rng
+        entry = CATALOGUE[name]
+        detected = self._ago(0.05, 20)
+        row: dict[str, Any] = {
+            "id": _guid(rng),
+            "device_id": device["id"],
+            "status": status,
+            "classification": name,
+            "risk": entry.default_risk.value,
+            "type": data.THREAT_TYPES[entry.category],
+            "detected_at": detected,
+            "resolved_at": detected + timedelta(hours=rng.randint(1, 48)) if status == "RESOLVED" else None,
+            "app_name": None,
+            "package_name": None,
+            "path": None,
+            "network_ssid": None,
+            "url": None,
+        }
+        if entry.category == "app":
+            row["app_name"] = app or rng.choice(data.APP_NAMES)
+            row["package_name"] = f"com.example.app{rng.randint(1, 999)}"
+            row["path"] = f"package://{row['package_name']}"
+        elif entry.category == "network":
+            row["network_ssid"] = rng.choice(data.SSIDS)
+        elif entry.category == "web":
+            row["url"] = rng.choice(data.URLS)
+        return row

@@ -1,0 +1,118 @@
+"""The enrollment lifecycle: pending → activated; protected ↔ disconnected by check-in age;
+deactivated. Also the exact-name rule for enrollment groups."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select, update
+
+from integration import audit, tenant
+from integration.errors import InvalidInput, NotFound
+from integration.validation import show
+from storage.models import Device, DirectoryGroup
+
+
+def is_disconnected(checkin_time: datetime | None, now: datetime, days: int) -> bool:
+    """A device that has not checked in for `days` days is disconnected."""
+    return checkin_time is None or now - checkin_time >= timedelta(days=days)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    disconnected: int  # protected → disconnected
+    reconnected: int  # disconnected → protected
+
+
+def sweep(session: Session, now: datetime, days: int) -> SweepResult:
+    """Mark activated devices disconnected or protected again by their last check-in."""
+    cutoff = now - timedelta(days=days)
+    went_silent = (
+        update(Device)
+        .where(
+            col(Device.activation_status) == "ACTIVATED",
+            col(Device.protection_status) == "PROTECTED",
+            (col(Device.checkin_time) <= cutoff) | col(Device.checkin_time).is_(None),
+        )
+        .values(protection_status="DISCONNECTED")
+    )
+    came_back = (
+        update(Device)
+        .where(
+            col(Device.activation_status) == "ACTIVATED",
+            col(Device.protection_status) == "DISCONNECTED",
+            col(Device.checkin_time) > cutoff,
+        )
+        .values(protection_status="PROTECTED")
+    )
+    silent = session.exec(went_silent).rowcount  # type: ignore[attr-defined]
+    back = session.exec(came_back).rowcount  # type: ignore[attr-defined]
+    return SweepResult(disconnected=int(silent), reconnected=int(back))
+
+
+def check_in(device: Device, now: datetime) -> None:
+    """The device reported in: a disconnected device is protected again."""
+    device.checkin_time = now
+    if device.activation_status == "ACTIVATED" and device.protection_status == "DISCONNECTED":
+        device.protection_status = "PROTECTED"
+
+
+def activate(device: Device, now: datetime) -> None:
+    """The Lookout for Work app was installed, opened and activated."""
+    if device.activation_status != "PENDING":
+        raise InvalidInput(f"Device {device.id} is {device.activation_status.lower()}, not pending.")
+    device.activation_status = "ACTIVATED"
+    device.protection_status = "PROTECTED"
+    device.activated_at = now
+    device.checkin_time = now
+
+
+def deactivate(device: Device) -> None:
+    device.activation_status = "DEACTIVATED"
+
+
+def find_group(session: Session, name: str) -> DirectoryGroup:
+    """The directory group called exactly `name` (case-sensitive, as Lookout matches it).
+
+    Graph's `displayName eq` filter ignores case, so a group that differs only in case is a
+    likely typo that would silently enroll nobody: it is named in the error.
+    """
+    exact = session.exec(select(DirectoryGroup).where(DirectoryGroup.name == name)).first()
+    if exact is not None:
+        return exact
+    near = session.exec(
+        select(DirectoryGroup.name).where(func.lower(DirectoryGroup.name) == name.lower())
+    ).all()
+    if near:
+        raise NotFound(
+            f'There is no group named "{show(name)}". Group names are case-sensitive: '
+            f'did you mean "{show(near[0])}"?'
+        )
+    raise NotFound(f'There is no group named "{show(name)}" in the directory.')
+
+
+def set_disconnected_days(session: Session, days: int, *, actor: str, at: datetime) -> SweepResult | None:
+    """Change the disconnected threshold and re-sweep at once, so status reflects it immediately.
+    Returns None when the value was already set."""
+    settings = tenant.enrollment_settings(session)
+    if settings.disconnected_days == days:
+        return None
+    before = settings.disconnected_days
+    settings.disconnected_days = days
+    session.add(settings)
+    result = sweep(session, at, days)
+    audit.record(
+        session,
+        at=at,
+        actor=actor,
+        change=audit.Change(
+            "enrollment.disconnected_days",
+            {"disconnected_days": before},
+            {
+                "disconnected_days": days,
+                "disconnected": result.disconnected,
+                "reconnected": result.reconnected,
+            },
+        ),
+    )
+    return result

@@ -1,0 +1,67 @@
+"""The tenant's one-row settings and the classification catalogue in the store."""
+
+from datetime import datetime
+from typing import TypeVar
+
+from sqlmodel import Session, select
+
+from integration.catalogue import CATALOGUE
+from integration.levels import RiskLevel
+from storage.models import (
+    Classification,
+    CompliancePolicy,
+    Connector,
+    EnrollmentSettings,
+    Subscription,
+)
+
+_Row = TypeVar("_Row", Subscription, Connector, EnrollmentSettings, CompliancePolicy)
+
+
+def ensure_defaults(session: Session) -> None:
+    """Create the settings rows and any catalogue entry the store lacks; never overwrite."""
+    for model in (Subscription, Connector, EnrollmentSettings, CompliancePolicy):
+        if session.get(model, 1) is None:
+            session.add(model(id=1))
+    known = set(session.exec(select(Classification.name)).all())
+    for entry in CATALOGUE.values():
+        if entry.name not in known:
+            risk = entry.default_risk.value
+            session.add(
+                Classification(name=entry.name, category=entry.category, default_risk=risk, risk=risk)
+            )
+    session.flush()
+
+
+def _one(session: Session, model: type[_Row]) -> _Row:
+    row = session.get(model, 1)
+    if row is None:
+        raise LookupError(f"{model.__name__} row missing: run `mesbot db upgrade`")
+    return row
+
+
+def subscription(session: Session) -> Subscription:
+    return _one(session, Subscription)
+
+
+def connector(session: Session) -> Connector:
+    return _one(session, Connector)
+
+
+def enrollment_settings(session: Session) -> EnrollmentSettings:
+    return _one(session, EnrollmentSettings)
+
+
+def policy_level(session: Session) -> RiskLevel:
+    return RiskLevel(_one(session, CompliancePolicy).noncompliant_at)
+
+
+def risk_levels(session: Session) -> dict[str, RiskLevel]:
+    """Every classification's current risk level."""
+    rows = session.exec(select(Classification.name, Classification.risk)).all()
+    return {name: RiskLevel(risk) for name, risk in rows}
+
+
+def stamp(when: datetime | None) -> str | None:
+    """A timestamp as ISO 8601 UTC with a `Z`, the form used in replies and JSON."""
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else None

@@ -1,0 +1,34 @@
+"""Every table of the store; importing this module registers them all on `SQLModel.metadata`."""
+
+from storage.models.devices import Device, Threat
+from storage.models.directory import DirectoryGroup, DirectoryUser, GroupMembership
+from storage.models.operations import AuditEntry, ConnectorError, OutboxMessage, SourceCursor
+from storage.models.preferences import NotificationPreference, QuietHours
+from storage.models.tenant import (
+    Classification,
+    CompliancePolicy,
+    Connector,
+    EnrollmentGroup,
+    EnrollmentSettings,
+    Subscription,
+)
+
+__all__ = [
+    "AuditEntry",
+    "Classification",
+    "CompliancePolicy",
+    "Connector",
+    "ConnectorError",
+    "Device",
+    "DirectoryGroup",
+    "DirectoryUser",
+    "EnrollmentGroup",
+    "EnrollmentSettings",
+    "GroupMembership",
+    "NotificationPreference",
+    "OutboxMessage",
+    "QuietHours",
+    "SourceCursor",
+    "Subscription",
+    "Threat",
+]

@@ -1,0 +1,53 @@
+"""Devices and their threats as Lookout reports them (DOMAIN.md)."""
+
+from datetime import datetime
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
+
+
+class Device(SQLModel, table=True):
+    __table_args__ = (
+        # enrollment counts and state listings; the sweep's check-in range scan
+        Index("ix_device_state", "activation_status", "protection_status", "checkin_time"),
+    )
+
+    id: str = Field(primary_key=True)  # Lookout device guid
+    owner_email: str = Field(index=True)  # lower-case
+    name: str | None = None  # from the phone: untrusted
+    platform: str  # ANDROID | IOS
+    activation_status: str  # PENDING | ACTIVATED | DEACTIVATED | DELETED
+    protection_status: str  # PROTECTED | DISCONNECTED | UNINSTALLED
+    security_status: str  # SECURE | THREATS_LOW | THREATS_MEDIUM | THREATS_HIGH
+    checkin_time: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    activated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    enrolled_at: datetime = Field(sa_type=UTCDateTime)
+    os_version: str | None = None
+    security_patch_level: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    client_version: str | None = None
+
+
+class Threat(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_threat_device_status", "device_id", "status"),
+        # compliance and impact queries: open threats of given classifications → their devices
+        Index("ix_threat_status_class_device", "status", "classification", "device_id"),
+    )
+
+    id: str = Field(primary_key=True)  # Lookout threat guid
+    device_id: str = Field(foreign_key="device.id")
+    status: str  # OPEN | RESOLVED | IGNORED
+    classification: str
+    risk: str  # severity as the source reported it: high | medium | low | none
+    type: str  # APPLICATION | FILE | NETWORK | CONFIGURATION | OS | WEB_CONTENT
+    detected_at: datetime = Field(sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    app_name: str | None = None  # untrusted
+    package_name: str | None = None
+    path: str | None = None
+    network_ssid: str | None = None  # untrusted
+    url: str | None = None  # untrusted

@@ -1,0 +1,54 @@
+"""The tenant's settings: subscription, connector, enrollment, compliance policy, classifications.
+
+The settings tables hold one row each (`id = 1`); the store creates them with defaults.
+"""
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
+
+
+class Subscription(SQLModel, table=True):
+    id: int = Field(default=1, primary_key=True)
+    tenant_id: str | None = None
+    full_access_group_id: str | None = None
+    restricted_access_group_id: str | None = None
+    consent_granted: bool = False
+    consent_by: str | None = None
+    consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Connector(SQLModel, table=True):
+    id: int = Field(default=1, primary_key=True)
+    state: str = "notSetUp"
+    heartbeat_minutes: int = 60
+    device_status_sync: bool = True
+    threat_status_sync: bool = True
+    error_email: str | None = None
+    last_heartbeat: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class EnrollmentGroup(SQLModel, table=True):
+    """An Entra group name the connector enrolls; matched case-sensitively."""
+
+    name: str = Field(primary_key=True)
+    added_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class EnrollmentSettings(SQLModel, table=True):
+    id: int = Field(default=1, primary_key=True)
+    disconnected_days: int = 30
+
+
+class CompliancePolicy(SQLModel, table=True):
+    id: int = Field(default=1, primary_key=True)
+    noncompliant_at: str = "high"
+
+
+class Classification(SQLModel, table=True):
+    name: str = Field(primary_key=True)
+    category: str
+    default_risk: str
+    risk: str
