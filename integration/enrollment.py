@@ -45,8 +45,8 @@ def sweep(session: Session, now: datetime, days: int) -> SweepResult:
         )
         .values(protection_status="PROTECTED")
     )
-    silent = session.exec(went_silent).rowcount  # type: ignore[attr-defined]
-    back = session.exec(came_back).rowcount  # type: ignore[attr-defined]
+    silent = session.exec(went_silent).rowcount
+    back = session.exec(came_back).rowcount
     return SweepResult(disconnected=int(silent), reconnected=int(back))
 
 

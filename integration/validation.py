@@ -24,7 +24,7 @@ def show(value: str, limit: int = 60) -> str:
 
 def _whole_number(field: str, text: str, allowed: range, unit: str) -> int:
     rule = f"{field} must be a whole number of {unit} from {allowed.start} to {allowed.stop - 1}"
-    if not re.fullmatch(r"[+-]?\d{1,9}", text.strip()):
+    if not re.fullmatch(r"[+-]?[0-9]{1,9}", text.strip()):
         raise InvalidInput(f"{rule}; got `{show(text)}`.")
     value = int(text)
     if value not in allowed:

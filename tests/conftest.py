@@ -1,0 +1,72 @@
+"""Shared fixtures: a real store on SQLite (and PostgreSQL when MESBOT_TEST_POSTGRES_URL is set),
+the demo tenant seeded at a fixed time, and a console acting on it."""
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from bot.console import Console
+from integration import tenant
+from integration.clock import FixedClock
+from integration.demo import seed as demo_seed
+from storage import migrate
+from storage.engine import Store
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+POSTGRES_URL = os.environ.get("MESBOT_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def make_store(backend: str, tmp_path: object) -> Store:
+    if backend == "sqlite":
+        store = Store(f"sqlite:///{tmp_path}/mesbot.db")
+    else:
+        if not POSTGRES_URL:
+            pytest.skip("MESBOT_TEST_POSTGRES_URL is not set")
+        store = Store(POSTGRES_URL)
+        with store.engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    migrate.upgrade(store)
+    with store.write() as session:
+        tenant.ensure_defaults(session)
+    return store
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[Store]:
+    made = make_store(request.param, tmp_path)
+    yield made
+    made.dispose()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: object) -> Iterator[Store]:
+    made = make_store("sqlite", tmp_path)
+    yield made
+    made.dispose()
+
+
+def seed_demo(store: Store, *, users: int = 60, devices: int = 150, seed: int = 7) -> None:
+    with store.write() as session:
+        demo_seed.seed(session, users=users, devices=devices, seed=seed, now=NOW)
+
+
+@pytest.fixture
+def demo_store(store: Store) -> Store:
+    """The demo tenant (small), on each backend."""
+    seed_demo(store)
+    return store
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(NOW)
+
+
+@pytest.fixture
+def console(demo_store: Store, clock: FixedClock) -> Console:
+    return Console(demo_store, clock)

@@ -1,0 +1,114 @@
+"""Compliance: disconnected or an open threat at/above the policy level ⇒ noncompliant."""
+
+import pytest
+from sqlmodel import Session
+
+from integration import compliance, devices, tenant
+from integration.levels import RiskLevel, intune_threat_level
+from storage.engine import Store
+from storage.models import CompliancePolicy, Device
+from tests.integration.factories import device, threat
+
+# Catalogue defaults used below: TROJAN high, NO_DEVICE_LOCK medium, ADWARE low, VPN_NOT_ENABLED none.
+CASES = {
+    "clean": [],
+    "high": ["TROJAN"],
+    "medium": ["NO_DEVICE_LOCK"],
+    "low": ["ADWARE"],
+    "none": ["VPN_NOT_ENABLED"],
+    "medium+low": ["NO_DEVICE_LOCK", "ADWARE"],
+    "resolved-high": [],  # a RESOLVED trojan only
+}
+NONCOMPLIANT_AT = {
+    RiskLevel.HIGH: {"high"},
+    RiskLevel.MEDIUM: {"high", "medium", "medium+low"},
+    RiskLevel.LOW: {"high", "medium", "low", "medium+low"},
+}
+
+
+def _tenant(session: Session) -> dict[str, str]:
+    ids = {}
+    for name, classes in CASES.items():
+        row = device(session)
+        for cls in classes:
+            threat(session, row, cls)
+        if name == "resolved-high":
+            threat(session, row, "TROJAN", status="RESOLVED")
+        ids[name] = row.id
+    ids["pending"] = device(session, activation="PENDING", checkin=None).id
+    ids["disconnected"] = device(session, protection="DISCONNECTED").id
+    ids["uninstalled"] = device(session, protection="UNINSTALLED").id
+    ids["deactivated"] = device(session, activation="DEACTIVATED").id
+    return ids
+
+
+def _set_policy(store: Store, level: RiskLevel) -> None:
+    with store.write() as session:
+        policy = session.get(CompliancePolicy, 1)
+        assert policy is not None
+        policy.noncompliant_at = level.value
+
+
+@pytest.mark.parametrize("level", [RiskLevel.HIGH, RiskLevel.MEDIUM, RiskLevel.LOW])
+def test_compliance_at_each_policy_level(store: Store, level: RiskLevel) -> None:
+    with store.write() as session:
+        ids = _tenant(session)
+    _set_policy(store, level)
+    with store.read() as session:
+        rows = [session.get(Device, i) for i in ids.values()]
+        by_id = {s.device.id: s.compliance for s in devices.statuses(session, [r for r in rows if r])}
+        counts = compliance.enrollment_counts(session, tenant.risk_levels(session), level)
+    expected_threat = NONCOMPLIANT_AT[level]
+    for name in CASES:
+        assert by_id[ids[name]] == ("noncompliant" if name in expected_threat else "compliant"), name
+    assert by_id[ids["pending"]] == "pending"
+    assert by_id[ids["disconnected"]] == "noncompliant"
+    assert by_id[ids["uninstalled"]] == "noncompliant"
+    assert by_id[ids["deactivated"]] == "not enrolled"
+    # the aggregate query agrees with the per-device rule
+    assert counts.noncompliant == len(expected_threat) + 2
+    assert counts.compliant == len(CASES) - len(expected_threat)
+    assert counts.pending == 1
+    assert counts.disconnected == 1
+    assert counts.deactivated == 1
+
+
+def test_a_classification_at_none_never_makes_a_device_noncompliant() -> None:
+    levels = {"VPN_NOT_ENABLED": RiskLevel.NONE, "ADWARE": RiskLevel.LOW}
+    assert compliance.hot_classifications(levels, RiskLevel.LOW) == {"ADWARE"}
+
+
+@pytest.mark.parametrize(
+    ("level", "intune"), [(RiskLevel.HIGH, "medium"), (RiskLevel.MEDIUM, "low"), (RiskLevel.LOW, "secured")]
+)
+def test_intune_at_or_under_equivalent(level: RiskLevel, intune: str) -> None:
+    assert intune_threat_level(level) == intune
+
+
+def test_device_security_follows_current_risk_levels(store: Store) -> None:
+    with store.write() as session:
+        row = device(session)
+        threat(session, row, "ADWARE")
+    with store.read() as session:
+        status = devices.by_id(session, row.id)
+    assert status is not None
+    assert status.security == "THREATS_LOW"
+    assert [t.risk for t in status.open_threats] == [RiskLevel.LOW]
+
+
+def test_counts_can_be_scoped_to_a_group(demo_store: Store) -> None:
+    from integration.enrollment import find_group
+
+    with demo_store.read() as session:
+        levels, policy = tenant.risk_levels(session), tenant.policy_level(session)
+        everyone = compliance.enrollment_counts(session, levels, policy)
+        pilot = compliance.enrollment_counts(
+            session, levels, policy, devices.in_group(find_group(session, "Lookout Pilot"))
+        )
+        mobile = compliance.enrollment_counts(
+            session, levels, policy, devices.in_group(find_group(session, "Mobile Users"))
+        )
+    assert 0 < pilot.activated < everyone.activated
+    # every device owner in the demo is in exactly one enrollment group
+    assert pilot.activated + mobile.activated == everyone.activated
+    assert pilot.noncompliant + mobile.noncompliant == everyone.noncompliant

@@ -1,0 +1,127 @@
+"""The store on SQLite and PostgreSQL: schema through Alembic, aware timestamps, write transactions."""
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import select
+
+from storage import migrate
+from storage.engine import Store, StoreBusy, normalise_url
+from storage.models import AuditEntry, Device
+from tests.conftest import NOW
+
+
+def test_schema_is_at_head_after_upgrade(store: Store) -> None:
+    assert migrate.is_current(store)
+
+
+def test_upgrade_is_idempotent(store: Store) -> None:
+    migrate.upgrade(store)
+    assert migrate.is_current(store)
+
+
+def test_empty_database_is_not_current(tmp_path: object) -> None:
+    assert not migrate.is_current(Store(f"sqlite:///{tmp_path}/empty.db"))
+
+
+def test_timestamps_come_back_timezone_aware(store: Store) -> None:
+    at = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    with store.write() as session:
+        session.add(AuditEntry(at=at, actor="a@b.example", action="x", outcome="applied", before={"k": 1}))
+    with store.read() as session:
+        entry = session.exec(select(AuditEntry)).one()
+    assert entry.at == at and entry.at.tzinfo is not None
+    assert entry.before == {"k": 1}
+
+
+def test_naive_timestamps_are_rejected(store: Store) -> None:
+    with pytest.raises(Exception, match="naive"), store.write() as session:
+        session.add(AuditEntry(at=datetime(2026, 1, 1), actor="a", action="x", outcome="applied"))
+
+
+def test_write_rolls_back_on_error(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.write() as session:
+        session.add(AuditEntry(at=NOW, actor="a", action="x", outcome="applied"))
+        session.flush()
+        raise RuntimeError("boom")
+    with store.read() as session:
+        assert session.exec(select(AuditEntry)).all() == []
+
+
+def test_postgres_urls_use_psycopg() -> None:
+    assert normalise_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalise_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_sqlite_runs_in_wal_mode(sqlite_store: Store) -> None:
+    with sqlite_store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_sqlite_writer_waits_then_reports_busy(tmp_path: object) -> None:
+    """Another writer holding the lock past the busy timeout: a clear StoreBusy, nothing written."""
+    url = f"sqlite:///{tmp_path}/busy.db"
+    first = Store(url)
+    migrate.upgrade(first)
+    patient = Store(url, busy_timeout_ms=200)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        with first.write() as session:
+            session.add(AuditEntry(at=NOW, actor="holder", action="x", outcome="applied"))
+            session.flush()
+            holding.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    holding.wait(5)
+    try:
+        with pytest.raises(StoreBusy, match="Try again"), patient.write() as session:
+            session.add(AuditEntry(at=NOW, actor="late", action="x", outcome="applied"))
+    finally:
+        release.set()
+        holder.join()
+    with first.read() as session:
+        assert [e.actor for e in session.exec(select(AuditEntry)).all()] == ["holder"]
+
+
+def test_indexes_exist_for_the_hot_queries(store: Store) -> None:
+    from sqlalchemy import inspect
+
+    inspector = inspect(store.engine)
+    device = {ix["name"] for ix in inspector.get_indexes("device")}
+    threat = {ix["name"] for ix in inspector.get_indexes("threat")}
+    assert {"ix_device_state", "ix_device_owner_email"} <= device
+    assert {"ix_threat_device_status", "ix_threat_status_class_device"} <= threat
+
+
+def test_sqlite_status_query_uses_the_owner_index(sqlite_store: Store) -> None:
+    with sqlite_store.engine.connect() as connection:
+        plan = connection.execute(
+            text("EXPLAIN QUERY PLAN SELECT * FROM device WHERE owner_email = 'a@b.example'")
+        ).all()
+    assert "ix_device_owner_email" in " ".join(str(row) for row in plan)
+
+
+def test_devices_round_trip(store: Store) -> None:
+    checkin = NOW - timedelta(days=2)
+    with store.write() as session:
+        session.add(
+            Device(
+                id="d1",
+                owner_email="x@contoso.example",
+                platform="IOS",
+                activation_status="ACTIVATED",
+                protection_status="PROTECTED",
+                security_status="SECURE",
+                checkin_time=checkin,
+                enrolled_at=NOW - timedelta(days=40),
+            )
+        )
+    with store.read() as session:
+        device = session.get(Device, "d1")
+    assert device is not None and device.checkin_time == checkin
