@@ -23,16 +23,22 @@ class Runtime:
     """Settings and store, built once per invocation when a command needs them."""
 
     def __init__(self) -> None:
+        self._settings: Settings | None = None
         self._store: Store | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = Settings()
+            except ValidationError as error:
+                raise click.ClickException(f"Bad configuration: {_first_error(error)}") from None
+        return self._settings
 
     @property
     def store(self) -> Store:
         if self._store is None:
-            try:
-                settings = Settings()
-            except ValidationError as error:
-                raise click.ClickException(f"Bad configuration: {_first_error(error)}") from None
-            self._store = Store(settings.database_url)
+            self._store = Store(self.settings.database_url)
         return self._store
 
     def ready_store(self) -> Store:
@@ -128,7 +134,7 @@ def demo_threat_command(
                 device_id=device_id,
                 classification=classification,
                 app=app,
-                count=count or 1,
+                count=1 if count is None else count,  # `--count 0` is refused, not read as 1
                 numbered=count is not None,
                 now=SystemClock().now(),
             )
@@ -142,7 +148,8 @@ def demo_threat_command(
     )
 
 
-@main.command("ask")
+# Unknown options pass through as words, so `ask … risk set TROJAN low --yes` reaches the grammar.
+@main.command("ask", context_settings={"ignore_unknown_options": True})
 @click.option("--as", "email", required=True, help="Directory user to act as.")
 @click.option("--json", "as_json", is_flag=True, help="Print {ok, text, data} as JSON.")
 @click.argument("text", nargs=-1)
@@ -171,3 +178,23 @@ def _join(words: tuple[str, ...]) -> str:
 def shell(runtime: Runtime, email: str | None) -> None:
     """Interactive console with the bot grammar; `as EMAIL` switches user."""
     run_shell(Console(runtime.ready_store(), SystemClock()), email)
+
+
+@main.command("serve")
+@click.option("--role", type=click.Choice(["all", "web", "worker"]), default="all", show_default=True)
+@pass_runtime
+def serve_command(runtime: Runtime, role: str) -> None:
+    """The service: HTTP (Slack, /healthz, /metrics); the scheduler joins with the notifications work."""
+    import asyncio
+    import logging
+
+    from bot.serve import serve
+
+    if role == "worker":
+        raise click.ClickException(
+            "The worker role (scheduler and delivery) is not part of this build yet; run `--role web`."
+        )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    store, settings = runtime.ready_store(), runtime.settings
+    click.echo(f"mesbot serving on http://{settings.http_host}:{settings.http_port} (role {role})")
+    asyncio.run(serve(settings, store))

@@ -47,8 +47,9 @@ class Console:
     def _execute(self, email: str, command: c.Command) -> Reply:
         session_scope = self.store.write if command.changes else self.store.read
         with session_scope() as session:
-            actor = actor_for(session, email)
-            authorize(session, actor, command.needs(), tenant.subscription(session), command.what)
+            subscription = tenant.subscription(session)
+            actor = actor_for(session, email, subscription)
+            authorize(session, actor, command.needs(), subscription, command.what)
             return HANDLERS[type(command)](command, Request(session, actor, self.clock.now()))
 
     def _audit_denied(self, email: str, command: c.Command) -> None:

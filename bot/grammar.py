@@ -178,8 +178,10 @@ def _notify(args: list[str]) -> c.Command:
 def _audit(args: list[str]) -> c.Command:
     if not args:
         return c.Audit()
-    if len(args) == 1 and args[0].isascii() and args[0].isdigit() and 1 <= int(args[0][:6]) <= AUDIT_MAX:
-        return c.Audit(int(args[0]))
+    # Without leading zeros N has at most 3 digits: check that before int() sees a 2,000-digit word.
+    digits = args[0].lstrip("0") if len(args) == 1 else ""
+    if digits.isascii() and digits.isdigit() and len(digits) <= 3 and int(digits) <= AUDIT_MAX:
+        return c.Audit(int(digits))
     raise _usage("audit", f"N must be a whole number from 1 to {AUDIT_MAX}.")
 
 

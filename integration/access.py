@@ -3,10 +3,11 @@
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
-from sqlmodel import Session, select
+from sqlalchemy import and_
+from sqlmodel import Session, col, select
 
 from integration.errors import ConsentRequired, NotFound, PermissionDenied
-from integration.validation import show
+from integration.validation import is_email, show
 from storage.models import DirectoryGroup, DirectoryUser, GroupMembership, Subscription
 
 
@@ -43,33 +44,35 @@ CONSENT_INSTRUCTIONS = (
 )
 
 
-def actor_for(session: Session, email: str) -> Actor:
-    """The directory user behind an e-mail address, with their console role."""
-    user = session.exec(select(DirectoryUser).where(DirectoryUser.email == email.strip().lower())).first()
-    if user is None:
+def actor_for(session: Session, email: str, subscription: Subscription) -> Actor:
+    """The directory user behind an e-mail address, with their console role (one query)."""
+    address = email.strip().lower()
+    if not is_email(address):  # also keeps NUL and other control characters away from the database
+        raise NotFound(f"`{show(email)}` is not an e-mail address; act as a directory user's address.")
+    access_groups = [g for g in (subscription.full_access_group_id, subscription.restricted_access_group_id) if g]
+    in_access_group = and_(
+        col(GroupMembership.user_id) == DirectoryUser.id, col(GroupMembership.group_id).in_(access_groups)
+    )
+    query = (
+        select(DirectoryUser, GroupMembership.group_id)
+        .outerjoin(GroupMembership, in_access_group)
+        .where(DirectoryUser.email == address)
+    )
+    rows = session.exec(query).all()
+    if not rows:
         raise NotFound(
             f"`{show(email)}` is not a user in the directory, so mesbot cannot tell what you may do. "
             "Check the address, or ask an admin to sync the directory."
         )
-    subscription = session.get(Subscription, 1)
-    role = role_of(session, user.id, subscription) if subscription else Role.NONE
-    return Actor(user.id, user.email, user.display_name, user.is_global_admin, role)
-
-
-def role_of(session: Session, user_id: str, subscription: Subscription) -> Role:
-    wanted = [g for g in (subscription.full_access_group_id, subscription.restricted_access_group_id) if g]
-    if not wanted:
-        return Role.NONE
-    query = select(GroupMembership.group_id).where(
-        GroupMembership.user_id == user_id,
-        GroupMembership.group_id.in_(wanted),  # type: ignore[attr-defined]
-    )
-    groups = set(session.exec(query).all())
+    user = rows[0][0]
+    groups = {group_id for _, group_id in rows if group_id is not None}
     if subscription.full_access_group_id in groups:
-        return Role.FULL
-    if subscription.restricted_access_group_id in groups:
-        return Role.RESTRICTED
-    return Role.NONE
+        role = Role.FULL
+    elif subscription.restricted_access_group_id in groups:
+        role = Role.RESTRICTED
+    else:
+        role = Role.NONE
+    return Actor(user.id, user.email, user.display_name, user.is_global_admin, role)
 
 
 def authorize(

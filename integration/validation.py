@@ -54,9 +54,13 @@ def guid(field: str, text: str) -> str:
     return str(value)
 
 
+def is_email(text: str) -> bool:
+    return len(text) <= 254 and _EMAIL.match(text) is not None
+
+
 def email(field: str, text: str) -> str:
     value = text.strip()
-    if len(value) > 254 or not _EMAIL.match(value):
+    if not is_email(value):
         raise InvalidInput(f"{field} must be an e-mail address like `name@example.com`; got `{show(text)}`.")
     return value.lower()
 

@@ -26,10 +26,13 @@ def make_store(backend: str, tmp_path: object) -> Store:
     else:
         if not POSTGRES_URL:
             pytest.skip("MESBOT_TEST_POSTGRES_URL is not set")
-        store = Store(POSTGRES_URL)
+        # A schema of this process's own, so concurrent test runs on one database do not collide.
+        schema = f"mesbot_test_{os.getpid()}"
+        separator = "&" if "?" in POSTGRES_URL else "?"
+        store = Store(f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}")
         with store.engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            connection.execute(text(f"CREATE SCHEMA {schema}"))
     migrate.upgrade(store)
     with store.write() as session:
         tenant.ensure_defaults(session)
@@ -70,3 +73,17 @@ def clock() -> FixedClock:
 @pytest.fixture
 def console(demo_store: Store, clock: FixedClock) -> Console:
     return Console(demo_store, clock)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_postgres_test_schema() -> Iterator[None]:
+    yield
+    if POSTGRES_URL:
+        from sqlalchemy import create_engine
+
+        from storage.engine import normalise_url
+
+        engine = create_engine(normalise_url(POSTGRES_URL))
+        with engine.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS mesbot_test_{os.getpid()} CASCADE"))
+        engine.dispose()

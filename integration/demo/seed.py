@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from itertools import accumulate
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete
 from sqlmodel import Session, SQLModel, select
 
 from integration import tenant
@@ -65,9 +65,9 @@ def seed(
     done = 0
     for chunk in _chunks(owners, BATCH):
         device_rows, threat_rows = fleet.build(chunk)
-        session.execute(insert(Device), device_rows)
+        _insert(session, Device, device_rows)
         if threat_rows:
-            session.execute(insert(Threat), threat_rows)
+            _insert(session, Threat, threat_rows)
         total_threats += len(threat_rows)
         done += len(chunk)
         if progress:
@@ -87,6 +87,12 @@ def seed(
 def _wipe(session: Session) -> None:
     for table in reversed(SQLModel.metadata.sorted_tables):
         session.execute(delete(table))
+
+
+def _insert(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    """One Core executemany. (The ORM's bulk insert of the same rows issues a statement per run of rows
+    whose NULL columns differ: three times slower here.)"""
+    session.execute(SQLModel.metadata.tables[str(model.__tablename__)].insert(), rows)
 
 
 def _guid(rng: random.Random) -> str:
@@ -109,7 +115,7 @@ def _directory(session: Session, rng: random.Random, users: int) -> _Groups:
         *data.OTHER_GROUPS,
     ]
     ids = {name: _guid(rng) for name in names}
-    session.execute(insert(DirectoryGroup), [{"id": gid, "name": name} for name, gid in ids.items()])
+    _insert(session, DirectoryGroup, [{"id": gid, "name": name} for name, gid in ids.items()])
 
     fixed = [
         (data.ADMIN, "Ada Admin", True),
@@ -147,9 +153,9 @@ def _directory(session: Session, rng: random.Random, users: int) -> _Groups:
         if index >= len(fixed) and rng.random() < 0.3:
             memberships.append({"group_id": ids[rng.choice(data.OTHER_GROUPS[1:])], "user_id": row["id"]})
     for chunk in _chunks(user_rows, BATCH):
-        session.execute(insert(DirectoryUser), chunk)
+        _insert(session, DirectoryUser, chunk)
     for chunk in _chunks(memberships, BATCH):
-        session.execute(insert(GroupMembership), chunk)
+        _insert(session, GroupMembership, chunk)
     return _Groups(ids=ids, emails=[row["email"] for row in user_rows], enrolled=enrolled)
 
 

@@ -1,5 +1,6 @@
 """Every table of the store; importing this module registers them all on `SQLModel.metadata`."""
 
+from storage.models.claims import Claim
 from storage.models.devices import Device, Threat
 from storage.models.directory import DirectoryGroup, DirectoryUser, GroupMembership
 from storage.models.operations import AuditEntry, ConnectorError, OutboxMessage, SourceCursor
@@ -15,6 +16,7 @@ from storage.models.tenant import (
 
 __all__ = [
     "AuditEntry",
+    "Claim",
     "Classification",
     "CompliancePolicy",
     "Connector",

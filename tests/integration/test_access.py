@@ -17,12 +17,12 @@ ADMIN, ANALYST, ALICE = "admin@contoso.example", "analyst@contoso.example", "ali
 )
 def test_roles_come_from_group_membership(demo_store: Store, email: str, role: Role) -> None:
     with demo_store.read() as session:
-        assert actor_for(session, email.upper()).role is role
+        assert actor_for(session, email.upper(), tenant.subscription(session)).role is role
 
 
 def test_unknown_user_is_not_found(demo_store: Store) -> None:
     with demo_store.read() as session, pytest.raises(NotFound, match="not a user in the directory"):
-        actor_for(session, "nobody@contoso.example")
+        actor_for(session, "nobody@contoso.example", tenant.subscription(session))
 
 
 def test_no_groups_configured_means_no_access(demo_store: Store) -> None:
@@ -30,7 +30,7 @@ def test_no_groups_configured_means_no_access(demo_store: Store) -> None:
         sub = tenant.subscription(session)
         sub.full_access_group_id = sub.restricted_access_group_id = None
     with demo_store.read() as session:
-        assert actor_for(session, ADMIN).role is Role.NONE
+        assert actor_for(session, ADMIN, tenant.subscription(session)).role is Role.NONE
 
 
 ALLOWED = {
@@ -43,7 +43,8 @@ ALLOWED = {
 
 
 def _check(session: Session, email: str, needs: Permission) -> None:
-    authorize(session, actor_for(session, email), needs, tenant.subscription(session), "do that")
+    subscription = tenant.subscription(session)
+    authorize(session, actor_for(session, email, subscription), needs, subscription, "do that")
 
 
 @pytest.mark.parametrize("needs", list(ALLOWED))

@@ -1,0 +1,217 @@
+"""Slack ack latency: signed `/lookout status EMAIL` over HTTP to `mesbot serve`, side by side with
+bare Bolt apps on the same server stack (uvicorn + Starlette + Bolt's async adapter) that ack the same
+request with a constant reply.
+
+    .venv/bin/python bench/slack_ack.py --devices 100000
+
+Each server runs in its own process; requests go one at a time over loopback, round-robin across the
+servers so they share the machine's noise. A fake Slack Web API answers `users.info`/`auth.test`
+(mesbot caches the e-mail, so the measured path is verify → parse → query → Block Kit). Run by hand;
+tests never assert timings (PERFORMANCE.md).
+"""
+
+import argparse
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+from sqlmodel import col, select
+
+from bot.slack.verify import sign
+from storage.engine import Store
+from storage.models import Device
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the fake Slack Web API lives with the tests
+from tests.slack.fake_slack import FakeSlack, start  # noqa: E402
+
+SECRET = "bench-signing-secret"
+MESBOT = str(Path(sys.executable).with_name("mesbot"))
+
+BARE_APP = """
+import sys
+import uvicorn
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+inline = sys.argv[3] == "inline"
+client = AsyncWebClient(token="xoxb-bench", base_url=sys.argv[2])
+app = AsyncApp(client=client, signing_secret=sys.argv[4], process_before_response=inline)
+
+@app.command("/lookout")
+async def on_command(ack):
+    await ack(text="ok")
+
+handler = AsyncSlackRequestHandler(app)
+
+async def events(request):
+    return await handler.handle(request)
+
+web = Starlette(routes=[Route("/slack/events", events, methods=["POST"])])
+uvicorn.run(web, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(port: int, path: str = "/slack/events") -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.post(f"http://127.0.0.1:{port}{path}", content=b"", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise SystemExit(f"server on port {port} did not start")
+
+
+def seed(db: Path, devices: int) -> None:
+    env = {**os.environ, "MESBOT_DATABASE_URL": f"sqlite:///{db}"}
+    users = max(3, int(devices * 0.8))
+    subprocess.run(
+        [MESBOT, "demo", "seed", "--devices", str(devices), "--users", str(users)], env=env, check=True
+    )
+
+
+def owners(db: Path, count: int) -> list[str]:
+    store = Store(f"sqlite:///{db}")
+    with store.read() as session:
+        rows = session.exec(
+            select(Device.owner_email).distinct().order_by(col(Device.owner_email)).limit(count)
+        )
+        return list(rows.all())
+
+
+def command_body(email: str, fake_url: str) -> bytes:
+    return urlencode(
+        {
+            "command": "/lookout",
+            "text": f"status {email}",
+            "user_id": "UADMIN",
+            "team_id": "T1",
+            "channel_id": "C1",
+            "trigger_id": uuid.uuid4().hex,
+            "response_url": f"{fake_url}/response/x",
+        }
+    ).encode()
+
+
+def send(client: httpx.Client, port: int, body: bytes) -> float:
+    timestamp = str(int(time.time()))
+    headers = {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-slack-request-timestamp": timestamp,
+        "x-slack-signature": sign(SECRET, timestamp, body),
+    }
+    started = time.perf_counter()
+    response = client.post(f"http://127.0.0.1:{port}/slack/events", content=body, headers=headers)
+    elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        raise SystemExit(f"port {port} answered {response.status_code}: {response.text[:200]}")
+    return elapsed * 1000
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--devices", type=int, default=100_000)
+    parser.add_argument("--samples", type=int, default=1_000)
+    parser.add_argument("--db", type=Path, default=None, help="an already seeded SQLite file to reuse")
+    args = parser.parse_args()
+
+    fake = FakeSlack(users={"UADMIN": "admin@contoso.example"})
+    fake_server = start(fake)
+    workdir = Path(tempfile.mkdtemp(prefix="mesbot-bench-"))
+    db = args.db or workdir / "mesbot.db"
+    if args.db is None:
+        print(f"seeding {args.devices:,} devices …", file=sys.stderr)
+        seed(db, args.devices)
+    emails = owners(db, 500)
+
+    servers: dict[str, int] = {
+        name: free_port() for name in ("mesbot serve", "bare Bolt, default", "bare Bolt, inline")
+    }
+    env = {
+        **os.environ,
+        "MESBOT_DATABASE_URL": f"sqlite:///{db}",
+        "SLACK_BOT_TOKEN": "xoxb-bench",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "MESBOT_SLACK_API_URL": f"{fake.url}/api/",
+        "MESBOT_HTTP_PORT": str(servers["mesbot serve"]),
+    }
+    script = workdir / "bare_app.py"
+    script.write_text(BARE_APP)
+    api = f"{fake.url}/api/"
+    processes = [
+        subprocess.Popen([MESBOT, "serve", "--role", "web"], env=env, cwd=workdir, stdout=subprocess.DEVNULL),
+        subprocess.Popen(
+            [sys.executable, str(script), str(servers["bare Bolt, default"]), api, "default", SECRET]
+        ),
+        subprocess.Popen(
+            [sys.executable, str(script), str(servers["bare Bolt, inline"]), api, "inline", SECRET]
+        ),
+    ]
+    try:
+        for port in servers.values():
+            wait_ready(port)
+        samples: dict[str, list[float]] = {name: [] for name in servers}
+        with httpx.Client() as client:
+            for n in range(50):  # warm-up: caches, connections, first auth.test
+                for port in servers.values():
+                    send(client, port, command_body(emails[n % len(emails)], fake.url))
+            for n in range(args.samples):
+                body = command_body(emails[n % len(emails)], fake.url)
+                for name, port in servers.items():
+                    samples[name].append(send(client, port, body))
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait()
+        fake_server.shutdown()
+        fake_server.server_close()
+
+    inline_p50 = statistics.median(samples["bare Bolt, inline"])
+    default_p50 = statistics.median(samples["bare Bolt, default"])
+    mesbot = samples["mesbot serve"]
+    print(f"\n## Slack ack latency, signed `/lookout status EMAIL`, {args.devices:,}-device SQLite store\n")
+    print(
+        f"mesbot p50 / bare inline p50 = {statistics.median(mesbot) / inline_p50:.2f}×; "
+        f"mesbot p50 / bare default p50 = {statistics.median(mesbot) / default_p50:.2f}×\n"
+    )
+    print("| server | samples | p50 ms | p99 ms | max ms |")
+    print("|---|---|---|---|---|")
+    for name, values in samples.items():
+        print(
+            f"| {name} | {len(values)} | {statistics.median(values):.2f} | {percentile(values, 99):.2f} | {max(values):.2f} |"
+        )
+    print(
+        f"\nmachine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}; "
+        "client: httpx, one request at a time over loopback, round-robin across servers"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""Prometheus metrics, on a registry of the app's own (nothing global)."""
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.commands = Counter(
+            "mesbot_commands",
+            "Commands answered, by command and outcome",
+            ["command", "outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "mesbot_command_seconds",
+            "Time to answer a command",
+            ["command"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+        self.slack_errors = Counter(
+            "mesbot_slack_api_errors",
+            "Slack Web API errors, by method and error",
+            ["method", "error"],
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,49 @@
+"""`mesbot serve`: the HTTP server (Starlette + uvicorn) with Slack over HTTP or Socket Mode."""
+
+import asyncio
+import logging
+
+import uvicorn
+from slack_bolt.async_app import AsyncApp
+from starlette.applications import Starlette
+
+from bot.console import Console
+from bot.metrics import Metrics
+from bot.slack.app import create_app, create_services
+from bot.slack.services import SlackServices
+from bot.web import create_web
+from integration.clock import SystemClock
+from integration.config import Settings
+from storage.engine import Store
+
+log = logging.getLogger(__name__)
+
+
+def build(settings: Settings, store: Store) -> tuple[Starlette, AsyncApp | None, SlackServices | None]:
+    """The web app and (when Slack is configured) the Bolt app and its services."""
+    metrics = Metrics()
+    console = Console(store, SystemClock())
+    slack = services = None
+    if settings.slack_bot_token and (settings.slack_signing_secret or settings.slack_app_token):
+        services = create_services(settings, console, metrics)
+        slack = create_app(settings, services)
+    http_slack = slack if settings.slack_app_token is None else None
+    return create_web(settings, store, metrics, http_slack), slack, services
+
+
+async def serve(settings: Settings, store: Store) -> None:
+    web, slack, _services = build(settings, store)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            web, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False
+        )
+    )
+    if slack is None:
+        log.warning("Slack is off: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN)")
+    if slack is not None and settings.slack_app_token is not None:
+        from slack_bolt.adapter.socket_mode.websockets import AsyncSocketModeHandler
+
+        socket = AsyncSocketModeHandler(slack, settings.slack_app_token.get_secret_value())
+        await asyncio.gather(server.serve(), socket.start_async())  # type: ignore[no-untyped-call]
+    else:
+        await server.serve()

@@ -1,0 +1,65 @@
+"""`create_app`: the Bolt AsyncApp, built from settings and services; listeners registered explicitly."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.console import Console
+from bot.metrics import Metrics
+from bot.slack import actions, commands, home
+from bot.slack.identity import SlackIdentity
+from bot.slack.services import SlackServices, retry_handlers
+from integration.config import Settings
+from storage import claims
+
+log = logging.getLogger(__name__)
+
+
+def create_services(settings: Settings, console: Console, metrics: Metrics) -> SlackServices:
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    client = AsyncWebClient(token=token, base_url=settings.slack_api_url, retry_handlers=retry_handlers())
+    return SlackServices(
+        settings=settings, console=console, client=client, identity=SlackIdentity(client), metrics=metrics
+    )
+
+
+def create_app(settings: Settings, services: SlackServices) -> AsyncApp:
+    if settings.slack_signing_secret is None and settings.slack_app_token is None:
+        raise ValueError("Slack needs SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode)")
+    app = AsyncApp(
+        client=services.client,
+        signing_secret=settings.slack_signing_secret.get_secret_value()
+        if settings.slack_signing_secret
+        else None,
+        # Answer inline: the default runner polls for ack() every 10 ms (PERFORMANCE.md).
+        process_before_response=True,
+    )
+    app.middleware(_dedupe_events(services))
+    commands.register(app, services)
+    actions.register(app, services)
+    home.register(app, services)
+
+    @app.error
+    async def on_error(error: Exception) -> None:
+        log.error("unhandled error in a Slack listener: %s", type(error).__name__, exc_info=error)
+
+    return app
+
+
+def _dedupe_events(services: SlackServices) -> Callable[..., Awaitable[Any]]:
+    """Events API retries (`X-Slack-Retry-Num`) carry the same `event_id`: handle each once."""
+
+    async def dedupe(body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if isinstance(event_id, str):
+            store, now = services.console.store, services.console.clock.now()
+            if not await asyncio.to_thread(claims.claim, store, f"event:{event_id}", now):
+                return BoltResponse(status=200, body="")
+        return await next()
+
+    return dedupe

@@ -1,0 +1,104 @@
+"""Replies as Block Kit: escaped, within Slack's limits (50 blocks, 3,000 characters a text), with
+"+N more" instead of failing on long lists, and an escaped plain-text fallback."""
+
+import json
+from typing import Any
+
+from bot.reply import Reply
+
+MAX_BLOCKS = 50
+MAX_TEXT = 3_000
+FALLBACK_LIMIT = 3_000
+TOTAL_TEXT = 12_000  # keep whole messages well under what Slack renders without truncating
+CONFIRM_ACTION = "mesbot_confirm"
+CANCEL_ACTION = "mesbot_cancel"
+
+Block = dict[str, Any]
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn escaping of untrusted text: `&` first, then `<` and `>`."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mrkdwn(text: str) -> Block:
+    return {"type": "mrkdwn", "text": text}
+
+
+def section(text: str) -> Block:
+    return {"type": "section", "text": mrkdwn(text)}
+
+
+def context(text: str) -> Block:
+    return {"type": "context", "elements": [mrkdwn(text)]}
+
+
+def message(reply: Reply, *, confirm_value: str | None = None) -> dict[str, Any]:
+    """`text` + `blocks` for chat.postMessage, an ack or a response_url post."""
+    lines = reply.text.split("\n")
+    if not reply.ok:
+        lines[0] = f":no_entry: {lines[0]}"
+    blocks = _sections(lines, budget=MAX_BLOCKS - (2 if confirm_value else 1))
+    if confirm_value is not None:
+        blocks.append(confirm_buttons(confirm_value))
+    return {"text": fallback(reply.text), "blocks": blocks}
+
+
+def fallback(text: str) -> str:
+    """The notification/fallback `text`: escaped too, and short."""
+    escaped = escape(text)
+    return escaped if len(escaped) <= FALLBACK_LIMIT else escaped[: FALLBACK_LIMIT - 1] + "…"
+
+
+def _sections(lines: list[str], budget: int) -> list[Block]:
+    """Pack escaped lines into sections of ≤ MAX_TEXT characters, at most `budget` blocks and
+    TOTAL_TEXT characters in all; what does not fit becomes a "+N more" note."""
+    blocks: list[Block] = []
+    chunk: list[str] = []
+    size = total = 0
+    for index, line in enumerate(lines):
+        text = escape(line)
+        if len(text) > MAX_TEXT - 10:
+            text = text[: MAX_TEXT - 11] + "…"
+        full = chunk and size + len(text) + 1 > MAX_TEXT
+        if full or total + len(text) > TOTAL_TEXT:
+            if full and len(blocks) < budget - 2 and total + len(text) <= TOTAL_TEXT:
+                blocks.append(section("\n".join(chunk)))
+                chunk, size = [], 0
+            else:
+                if chunk:
+                    blocks.append(section("\n".join(chunk)))
+                blocks.append(context(f"+{len(lines) - index:,} more lines not shown"))
+                return blocks
+        chunk.append(text)
+        size += len(text) + 1
+        total += len(text) + 1
+    if chunk:
+        blocks.append(section("\n".join(chunk)))
+    return blocks
+
+
+def confirm_buttons(value: str) -> Block:
+    return {
+        "type": "actions",
+        "block_id": "mesbot_confirm",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": CONFIRM_ACTION,
+                "text": {"type": "plain_text", "text": "Confirm"},
+                "style": "primary",
+                "value": value,
+            },
+            {
+                "type": "button",
+                "action_id": CANCEL_ACTION,
+                "text": {"type": "plain_text", "text": "Cancel"},
+                "value": "cancel",
+            },
+        ],
+    }
+
+
+def confirm_value(command: str, nonce: str) -> str:
+    return json.dumps({"command": command, "nonce": nonce}, separators=(",", ":"))

@@ -1,0 +1,45 @@
+"""Slack user → directory e-mail, from `users.info` (`users:read.email`), cached with a TTL."""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from integration.errors import MesbotError
+
+TTL_SECONDS = 600.0
+
+
+class UnknownSlackUser(MesbotError):
+    """The Slack user has no e-mail address mesbot can see."""
+
+
+@dataclass
+class SlackIdentity:
+    client: AsyncWebClient
+    ttl: float = TTL_SECONDS
+    monotonic: Callable[[], float] = time.monotonic
+    _cache: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+    async def email(self, user_id: str) -> str:
+        cached = self._cache.get(user_id)
+        if cached and cached[1] > self.monotonic():
+            return cached[0]
+        try:
+            response = await self.client.users_info(user=user_id)
+        except SlackApiError as error:
+            raise UnknownSlackUser(
+                f"mesbot could not look up your Slack profile ({error.response.get('error', 'error')}); "
+                "try again, or ask an admin to check the app's `users:read.email` scope."
+            ) from error
+        profile = (response.get("user") or {}).get("profile") or {}
+        email = profile.get("email")
+        if not email:
+            raise UnknownSlackUser(
+                "Your Slack profile has no e-mail address mesbot can see, so it cannot find you in the "
+                "directory. Ask an admin to check the app's `users:read.email` scope."
+            )
+        self._cache[user_id] = (email.lower(), self.monotonic() + self.ttl)
+        return str(email).lower()

@@ -1,0 +1,93 @@
+"""The HTTP surface (DESIGN.md §6): `POST /slack/events`, `GET /healthz`, `GET /metrics`."""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from bot.metrics import Metrics
+from bot.slack.verify import verify
+from integration import tenant
+from integration.config import Settings
+from storage.engine import Store
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 1_000_000
+
+
+def create_web(
+    settings: Settings,
+    store: Store,
+    metrics: Metrics,
+    slack: AsyncApp | None,
+    *,
+    scheduler_state: Callable[[], str] = lambda: "off",
+    now: Callable[[], float] = time.time,
+) -> Starlette:
+    handler = AsyncSlackRequestHandler(slack) if slack else None
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+
+    async def slack_events(request: Request) -> Response:
+        if handler is None or secret is None:
+            return PlainTextResponse("Slack is not configured (SLACK_SIGNING_SECRET).", status_code=404)
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return PlainTextResponse("request too large", status_code=413)
+        verdict = verify(
+            secret,
+            request.headers.get("x-slack-request-timestamp"),
+            request.headers.get("x-slack-signature"),
+            body,
+            now(),
+        )
+        if verdict.status != 200:
+            log.info("rejected Slack request: %s", verdict.reason)  # never the body
+            return PlainTextResponse(verdict.reason, status_code=verdict.status)
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return PlainTextResponse("body is not UTF-8", status_code=400)
+        try:
+            return await handler.handle(request)
+        except Exception:  # a signed but malformed payload must not become a 500 with a traceback
+            log.exception("could not handle a signed Slack request")
+            return PlainTextResponse("bad request", status_code=400)
+
+    async def healthz(request: Request) -> Response:
+        health = await asyncio.to_thread(_health, store)
+        health |= {"scheduler": scheduler_state(), "source": settings.source}
+        return JSONResponse(health, status_code=200 if health["db"] == "ok" else 503)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return Starlette(
+        routes=[
+            Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        ]
+    )
+
+
+def _health(store: Store) -> dict[str, Any]:
+    try:
+        with store.read() as session:
+            session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+            connector = tenant.connector(session)
+            return {
+                "db": "ok",
+                "connector": connector.state,
+                "last_heartbeat": tenant.stamp(connector.last_heartbeat),
+            }
+    except Exception as error:  # health must answer whatever the store does
+        return {"db": f"error: {type(error).__name__}", "connector": None, "last_heartbeat": None}

@@ -1,0 +1,34 @@
+"""Claiming a key once, across processes: the insert either wins or finds the key taken."""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+
+from storage.engine import Store
+from storage.models import Claim
+
+
+def claim(store: Store, key: str, now: datetime) -> bool:
+    """True for the first caller with `key`, False for every later one (any process)."""
+    try:
+        with store.write() as session:
+            session.add(Claim(key=key, claimed_at=now))
+    except IntegrityError:
+        return False
+    return True
+
+
+def release(store: Store, key: str) -> None:
+    with store.write() as session:
+        session.execute(delete(Claim).where(Claim.key == key))  # type: ignore[arg-type]
+
+
+def forget_before(store: Store, cutoff: datetime) -> int:
+    """Drop claims older than `cutoff` (Slack retries within minutes; a day is plenty)."""
+    with store.write() as session:
+        result = session.execute(delete(Claim).where(Claim.claimed_at < cutoff))  # type: ignore[arg-type]
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+RETENTION = timedelta(days=1)

@@ -1,0 +1,65 @@
+"""App Home and Events API deliveries (retries deduplicated by event_id)."""
+
+import json
+from typing import Any
+
+from tests.slack.conftest import SlackClient
+
+
+def _home_opened(user: str) -> dict[str, Any]:
+    return {"type": "app_home_opened", "user": user, "channel": "D1", "tab": "home"}
+
+
+def _published(slack: SlackClient, user: str | None = None) -> list[dict[str, Any]]:
+    calls = [c for c in slack.fake.called("views.publish") if user in (None, c.body["user_id"])]
+    return [json.loads(c.body["view"]) if isinstance(c.body["view"], str) else c.body["view"] for c in calls]
+
+
+async def test_event_retries_are_handled_once(slack: SlackClient) -> None:
+    for retry in (None, 1, 2):
+        response = await slack.event(_home_opened("UADMIN"), event_id="Ev001", retry=retry)
+        assert response.status_code == 200
+    await slack.services.drain()
+    assert len(slack.fake.called("views.publish")) == 1
+    await slack.event(_home_opened("UADMIN"), event_id="Ev002")
+    await slack.services.drain()
+    assert len(slack.fake.called("views.publish")) == 2
+
+
+async def test_home_for_a_full_access_user(slack: SlackClient) -> None:
+    await slack.event(_home_opened("UADMIN"), event_id="Ev1")
+    await slack.services.drain()
+    [view] = _published(slack)
+    text = json.dumps(view, ensure_ascii=False)
+    assert view["type"] == "home" and len(view["blocks"]) <= 100
+    assert "Enrollment (all devices)" in text and "Compliance" in text
+    assert "Connector: enabled" in text and "last heartbeat" in text
+    assert "threat-high · email: on" in text  # the demo admin's opt-in, as a toggle
+    assert "audit entries" in text
+
+
+async def test_home_for_restricted_and_no_access_users(slack: SlackClient) -> None:
+    await slack.event(_home_opened("UANALYST"), event_id="Ev1")
+    await slack.event(_home_opened("UALICE"), event_id="Ev2")
+    await slack.services.drain()
+    [analyst] = [json.dumps(v, ensure_ascii=False) for v in _published(slack, "UANALYST")]
+    [alice] = [json.dumps(v, ensure_ascii=False) for v in _published(slack, "UALICE")]
+    assert "Enrollment (all devices)" in analyst and "audit entries" not in analyst
+    assert "Enrollment (" not in alice and "Connector:" not in alice
+    assert "You have" in alice and "Alice" in alice  # her own devices instead
+
+
+async def test_toggle_changes_the_preference_and_republishes(slack: SlackClient) -> None:
+    await slack.action("mesbot_notify_toggle:digest:slack", "digest:slack:on", user="UANALYST")
+    await slack.services.drain()
+    reply = slack.services.console.run("analyst@contoso.example", "notify")
+    assert reply.data["preferences"]["digest"] == {"email": False, "slack": True}
+    [view] = _published(slack)
+    assert "digest · slack: on" in json.dumps(view, ensure_ascii=False)
+
+
+async def test_a_forged_toggle_value_changes_nothing(slack: SlackClient) -> None:
+    await slack.action("mesbot_notify_toggle:x", "digest:slack:on; audit", user="UANALYST")
+    await slack.services.drain()
+    reply = slack.services.console.run("analyst@contoso.example", "notify")
+    assert not any(on for channels in reply.data["preferences"].values() for on in channels.values())
