@@ -129,7 +129,7 @@ def send(client: httpx.Client, port: int, body: bytes) -> float:
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -205,7 +205,8 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for name, values in samples.items():
         print(
-            f"| {name} | {len(values)} | {statistics.median(values):.2f} | {percentile(values, 99):.2f} | {max(values):.2f} |"
+            f"| {name} | {len(values)} | {statistics.median(values):.2f} "
+            f"| {percentile(values, 99):.2f} | {max(values):.2f} |"
         )
     print(
         f"\nmachine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}; "

@@ -111,7 +111,8 @@ def demo_seed_command(runtime: Runtime, users: int, devices: int, seed_value: in
                 progress=lambda done, _total: bar.update(task, completed=done),
             )
     click.echo(
-        f"Demo tenant ready: {summary.users:,} users, {summary.devices:,} devices, {summary.threats:,} threats "
+        f"Demo tenant ready: {summary.users:,} users, {summary.devices:,} devices, "
+        f"{summary.threats:,} threats "
         f"(seed {seed_value}). Try: mesbot ask --as admin@contoso.example enrollment"
     )
 
@@ -167,9 +168,16 @@ def ask(runtime: Runtime, email: str, as_json: bool, text: tuple[str, ...]) -> N
 
 def _join(words: tuple[str, ...]) -> str:
     """Re-quote words the shell already split, so `ask … connector groups add "Mobile Users"` works."""
-    return " ".join(
-        f'"{w}"' if (not w or any(ch.isspace() for ch in w)) and '"' not in w else w for w in words
-    )
+    return " ".join(_quoted(word) for word in words)
+
+
+def _quoted(word: str) -> str:
+    if word and not any(ch.isspace() for ch in word):
+        return word
+    for opening, closing in (('"', '"'), ("'", "'"), ("“", "”")):
+        if closing not in word:
+            return f"{opening}{word}{closing}"
+    return word  # every kind of quote inside: the grammar refuses it with usage
 
 
 @main.command("shell")

@@ -1,6 +1,7 @@
 """Splitting command text into words: whitespace separates, quotes keep spaces.
 
 Straight quotes ("…", '…') and the curly quotes Slack and phones substitute (“…”, ‘…’) both work.
+A quote opens only at the start of a word, so an apostrophe inside one (`O'Brien`) is just a letter.
 """
 
 from integration.errors import InvalidInput
@@ -22,7 +23,7 @@ def split(text: str) -> list[str]:
                 closing = None
             else:
                 current.append(char)
-        elif char in _CLOSING:
+        elif char in _CLOSING and not in_word:
             closing = _CLOSING[char]
             in_word = True
         elif char.isspace():

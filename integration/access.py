@@ -49,7 +49,8 @@ def actor_for(session: Session, email: str, subscription: Subscription) -> Actor
     address = email.strip().lower()
     if not is_email(address):  # also keeps NUL and other control characters away from the database
         raise NotFound(f"`{show(email)}` is not an e-mail address; act as a directory user's address.")
-    access_groups = [g for g in (subscription.full_access_group_id, subscription.restricted_access_group_id) if g]
+    configured = (subscription.full_access_group_id, subscription.restricted_access_group_id)
+    access_groups = [group_id for group_id in configured if group_id]
     in_access_group = and_(
         col(GroupMembership.user_id) == DirectoryUser.id, col(GroupMembership.group_id).in_(access_groups)
     )

@@ -10,6 +10,7 @@ from difflib import get_close_matches
 
 from integration.errors import InvalidInput
 from integration.levels import RiskLevel
+from integration.validation import show
 
 H, M, L, N = RiskLevel.HIGH, RiskLevel.MEDIUM, RiskLevel.LOW, RiskLevel.NONE
 
@@ -80,7 +81,7 @@ def classification_name(text: str) -> str:
     if name not in CATALOGUE:
         hint = _closest(name)
         raise InvalidInput(
-            f"Unknown classification `{text}`."
+            f"Unknown classification `{show(text, 40)}`."
             + (f" Did you mean `{hint}`?" if hint else "")
             + " `risk list` shows all of them."
         )

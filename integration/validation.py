@@ -12,8 +12,8 @@ GROUP_NAME_MAX = 256  # Entra's displayName limit
 
 # Deliberately plain: a local part and a dotted domain, no spaces, quotes or angle brackets, so the
 # address can never smuggle a second header or recipient into a mail.
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+_HHMM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
 
 def show(value: str, limit: int = 60) -> str:
@@ -55,7 +55,7 @@ def guid(field: str, text: str) -> str:
 
 
 def is_email(text: str) -> bool:
-    return len(text) <= 254 and _EMAIL.match(text) is not None
+    return len(text) <= 254 and _EMAIL.fullmatch(text) is not None
 
 
 def email(field: str, text: str) -> str:
@@ -92,6 +92,6 @@ def group_name(text: str) -> str:
 
 
 def clock_time(field: str, text: str) -> str:
-    if not _HHMM.match(text):
+    if not _HHMM.fullmatch(text):
         raise InvalidInput(f"{field} must be a 24-hour time HH:MM (UTC) like 22:00; got `{show(text)}`.")
     return text

@@ -33,9 +33,13 @@ def make_store(backend: str, tmp_path: object) -> Store:
         with store.engine.begin() as connection:
             connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
             connection.execute(text(f"CREATE SCHEMA {schema}"))
-    migrate.upgrade(store)
-    with store.write() as session:
-        tenant.ensure_defaults(session)
+    try:
+        migrate.upgrade(store)
+        with store.write() as session:
+            tenant.ensure_defaults(session)
+    except BaseException:
+        store.dispose()
+        raise
     return store
 
 

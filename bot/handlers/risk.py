@@ -112,7 +112,8 @@ def _preview_or_apply(
         preview = impact.preview(session, change)
         return Reply(
             ok=True,
-            text=f"Preview: {what}\n{_impact_text(preview, applied=False)}\nNothing has changed yet. To apply: `{yes}`",
+            text=f"Preview: {what}\n{_impact_text(preview, applied=False)}\n"
+            f"Nothing has changed yet. To apply: `{yes}`",
             data={"preview": preview.as_dict()},
             command=command,
             confirm=yes,
@@ -140,6 +141,7 @@ def _impact_text(result: Impact, applied: bool) -> str:
             f"compliant; {result.open_threats:,} open threats were re-rated."
         )
     return (
-        f"{result.newly_noncompliant:,} devices would turn noncompliant, {result.newly_compliant:,} would turn "
-        f"compliant; {result.open_threats:,} open threats would be re-rated."
+        f"{result.newly_noncompliant:,} devices would turn noncompliant, "
+        f"{result.newly_compliant:,} would turn compliant; "
+        f"{result.open_threats:,} open threats would be re-rated."
     )

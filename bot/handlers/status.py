@@ -21,14 +21,18 @@ def handle(command: Status, request: Request) -> Reply:
         one = devices.by_id(session, command.target)
         if one is None:
             raise NotFound(
-                f"No device has the ID `{show(command.target)}`. Check the ID, or look up its owner by e-mail."
+                f"No device has the ID `{show(command.target)}`. "
+                "Check the ID, or look up its owner by e-mail."
             )
         found, subject = [one], ""
     days = tenant.enrollment_settings(session).disconnected_days
     policy = tenant.policy_level(session)
     rows = [_device_data(status, days, policy.value, request) for status in found]
     if not found:
-        text = f"{subject} no devices in Lookout. Devices appear (as pending) once the owner is in an enrollment group."
+        text = (
+            f"{subject} no devices in Lookout. "
+            "Devices appear (as pending) once the owner is in an enrollment group."
+        )
     else:
         count = f"{len(found)} device{'s' if len(found) != 1 else ''}"
         header = f"{subject} {count}:" if subject else "Device:"
@@ -76,7 +80,8 @@ def _reason(status: DeviceStatus, days: int, policy: str, request: Request) -> s
         return "Lookout for Work was uninstalled: reinstall and activate it."
     if status.compliance == "noncompliant":
         worst = max(status.open_threats, key=lambda t: t.risk.rank)
-        return f"Open {worst.threat.classification} threat at {worst.risk.value} risk (blocked at {policy} or above)."
+        threat, level = worst.threat.classification, worst.risk.value
+        return f"Open {threat} threat at {level} risk (blocked at {policy} or above)."
     return "Protected, no open threat at or above the policy level."
 
 

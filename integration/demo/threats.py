@@ -36,7 +36,8 @@ def inject(
         raise NotFound(f"No device has the ID `{show(device_id)}` (`mesbot ask … status EMAIL` lists IDs).")
     if device.activation_status != "ACTIVATED":
         raise InvalidInput(
-            f"Device {device.id} is {device.activation_status.lower()}: only activated devices report threats."
+            f"Device {device.id} is {device.activation_status.lower()}: "
+            "only activated devices report threats."
         )
     entry = CATALOGUE[name]
     risk = tenant.risk_levels(session)[name]
