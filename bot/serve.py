@@ -14,7 +14,8 @@ from bot.slack.services import SlackServices
 from bot.web import create_web
 from integration.clock import SystemClock
 from integration.config import Settings
-from storage.engine import Store
+from storage import claims
+from storage.engine import Store, StoreBusy
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,23 @@ def build(settings: Settings, store: Store) -> tuple[Starlette, AsyncApp | None,
     return create_web(settings, store, metrics, http_slack), slack, services
 
 
+CLAIM_SWEEP_SECONDS = 3_600
+
+
+async def forget_old_claims(store: Store) -> None:
+    """Once-only keys are needed for minutes (Slack retries, double clicks); drop them after a day."""
+    while True:
+        cutoff = SystemClock().now() - claims.RETENTION
+        try:
+            await asyncio.to_thread(claims.forget_before, store, cutoff)
+        except StoreBusy:
+            log.warning("store busy: old claims kept until the next sweep")
+        await asyncio.sleep(CLAIM_SWEEP_SECONDS)
+
+
 async def serve(settings: Settings, store: Store) -> None:
     web, slack, _services = build(settings, store)
+    sweeper = asyncio.create_task(forget_old_claims(store))
     server = uvicorn.Server(
         uvicorn.Config(
             web, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False
@@ -47,3 +63,4 @@ async def serve(settings: Settings, store: Store) -> None:
         await asyncio.gather(server.serve(), socket.start_async())  # type: ignore[no-untyped-call]
     else:
         await server.serve()
+    sweeper.cancel()

@@ -125,3 +125,14 @@ def test_devices_round_trip(store: Store) -> None:
     with store.read() as session:
         device = session.get(Device, "d1")
     assert device is not None and device.checkin_time == checkin
+
+
+def test_claims_are_once_only_and_expire(store: Store) -> None:
+    from storage import claims
+
+    assert claims.claim(store, "confirm:abc", NOW)
+    assert not claims.claim(store, "confirm:abc", NOW)
+    claims.release(store, "confirm:abc")
+    assert claims.claim(store, "confirm:abc", NOW)
+    assert claims.forget_before(store, NOW + timedelta(seconds=1)) == 1
+    assert claims.claim(store, "confirm:abc", NOW)
