@@ -260,8 +260,12 @@ def store_size(store: Store, args: argparse.Namespace) -> str:
         return f"SQLite file, {size / 2**20:,.0f} MiB (WAL included)"
     with store.engine.connect() as connection:
         version = connection.execute(text("SHOW server_version")).scalar_one()
+        autovacuum = connection.execute(text("SHOW autovacuum")).scalar_one()
         size = connection.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
-    return f"PostgreSQL {version} on loopback, database {int(size) / 2**20:,.0f} MiB"
+    return (
+        f"PostgreSQL {version.split()[0]} at {store.engine.url.host}, database {int(size) / 2**20:,.0f} MiB "
+        f"(autovacuum {autovacuum}; the seed ANALYZEs, nothing VACUUMs)"
+    )
 
 
 def print_report(store: Store, args: argparse.Namespace, summary: SeedSummary, rows: list[Row]) -> None:

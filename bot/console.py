@@ -8,6 +8,10 @@ refused attempts to change something.
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from bot import commands as c
 from bot.grammar import parse
@@ -19,6 +23,7 @@ from integration.access import actor_for, authorize
 from integration.clock import Clock
 from integration.errors import MesbotError, PermissionDenied
 from storage.engine import Store, StoreBusy
+from storage.models import Claim
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +33,10 @@ class Console:
     store: Store
     clock: Clock
 
-    def run(self, email: str, text: str) -> Reply:
+    def run(self, email: str, text: str, *, once: str | None = None) -> Reply:
+        """Run `text` as the directory user `email`. With `once`, a change is made at most once for
+        that key: the key is claimed in the change's own transaction, so a refused or failed attempt
+        leaves it free and a second attempt after success is answered `ALREADY_DONE`."""
         try:
             command = parse(text)
         except MesbotError as error:
@@ -36,7 +44,11 @@ class Console:
         if isinstance(command, c.Help):
             return HANDLERS[c.Help](command, None)  # type: ignore[arg-type]
         try:
-            return self._execute(email, command)
+            return self._execute(email, command, once if command.changes else None)
+        except AlreadyDone:
+            return Reply(
+                ok=True, text=ALREADY_DONE, data={"applied": False, "duplicate": True}, command="once"
+            )
         except PermissionDenied as error:
             if command.changes:
                 self._audit_denied(email, command)
@@ -44,12 +56,14 @@ class Console:
         except (MesbotError, StoreBusy) as error:
             return Reply.refused(str(error))
 
-    def _execute(self, email: str, command: c.Command) -> Reply:
+    def _execute(self, email: str, command: c.Command, once: str | None) -> Reply:
         session_scope = self.store.write if command.changes else self.store.read
         with session_scope() as session:
             subscription = tenant.subscription(session)
             actor = actor_for(session, email, subscription)
             authorize(session, actor, command.needs(), subscription, command.what)
+            if once is not None:
+                _claim(session, once, self.clock.now())
             return HANDLERS[type(command)](command, Request(session, actor, self.clock.now()))
 
     def _audit_denied(self, email: str, command: c.Command) -> None:
@@ -62,6 +76,21 @@ class Console:
         except StoreBusy:
             # The refusal still reaches the user; a busy store must not turn it into an error.
             log.warning("store busy: denied %s by %s not audited", _action_name(command), email)
+
+
+class AlreadyDone(Exception):
+    """The `once` key was claimed by an earlier, successful run."""
+
+
+ALREADY_DONE = "This change was already confirmed; it was applied once."
+
+
+def _claim(session: Session, key: str, now: datetime) -> None:
+    try:
+        with session.begin_nested():
+            session.add(Claim(key=key, claimed_at=now))
+    except IntegrityError:
+        raise AlreadyDone(key) from None
 
 
 def _action_name(command: c.Command) -> str:

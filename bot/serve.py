@@ -33,6 +33,7 @@ def build(settings: Settings, store: Store) -> tuple[Starlette, AsyncApp | None,
 
 
 CLAIM_SWEEP_SECONDS = 3_600
+SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 async def forget_old_claims(store: Store) -> None:
@@ -47,7 +48,7 @@ async def forget_old_claims(store: Store) -> None:
 
 
 async def serve(settings: Settings, store: Store) -> None:
-    web, slack, _services = build(settings, store)
+    web, slack, services = build(settings, store)
     sweeper = asyncio.create_task(forget_old_claims(store))
     server = uvicorn.Server(
         uvicorn.Config(
@@ -64,3 +65,5 @@ async def serve(settings: Settings, store: Store) -> None:
     else:
         await server.serve()
     sweeper.cancel()
+    if services is not None:
+        await services.drain(timeout=SHUTDOWN_GRACE_SECONDS)  # let "Working on it" follow-ups finish

@@ -39,8 +39,8 @@ def create_web(
     async def slack_events(request: Request) -> Response:
         if handler is None or secret is None:
             return PlainTextResponse("Slack is not configured (SLACK_SIGNING_SECRET).", status_code=404)
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
+        body = await _bounded_body(request)
+        if body is None:
             return PlainTextResponse("request too large", status_code=413)
         verdict = verify(
             secret,
@@ -77,6 +77,23 @@ def create_web(
             Route("/metrics", metrics_endpoint, methods=["GET"]),
         ]
     )
+
+
+async def _bounded_body(request: Request) -> bytes | None:
+    """The body, or None once it passes MAX_BODY_BYTES (read no further: it is not signed yet)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # Starlette's cache: Bolt's adapter reads the body again
+    return body
 
 
 def _health(store: Store) -> dict[str, Any]:

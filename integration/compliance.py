@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, distinct, func
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from integration.levels import RiskLevel
 from storage.models import Device, Threat
@@ -97,18 +98,24 @@ def enrollment_counts(
     )
 
 
-def protected_with_open_threat_query(classes: set[str]):  # type: ignore[no-untyped-def]
-    """Distinct activated, protected devices with an open threat in `classes` (a select)."""
+def protected_with_open_threat(classes: set[str]) -> SelectOfScalar[str]:
+    """Ids of activated, protected devices with an open threat in `classes`, once per such threat."""
     return (
-        select(func.count(distinct(Threat.device_id)))
+        select(col(Threat.device_id))
         .join(Device, col(Device.id) == Threat.device_id)
         .where(
-            Threat.status == "OPEN",
+            col(Threat.status) == "OPEN",
             col(Threat.classification).in_(sorted(classes)),
-            Device.activation_status == "ACTIVATED",
-            Device.protection_status == "PROTECTED",
+            col(Device.activation_status) == "ACTIVATED",
+            col(Device.protection_status) == "PROTECTED",
         )
     )
+
+
+def count_devices(session: Session, device_ids: SelectOfScalar[str]) -> int:
+    """How many distinct devices a `protected_with_open_threat` select names."""
+    ids = device_ids.subquery()
+    return int(session.exec(select(func.count(distinct(ids.c.device_id))).select_from(ids)).one())
 
 
 def _protected_with_open_threat(
@@ -116,7 +123,7 @@ def _protected_with_open_threat(
 ) -> int:
     if not classes:
         return 0
-    query = protected_with_open_threat_query(classes)
+    devices = protected_with_open_threat(classes)
     if owners is not None:
-        query = query.where(owners)
-    return int(session.exec(query).one())
+        devices = devices.where(owners)
+    return count_devices(session, devices)

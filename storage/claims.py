@@ -19,6 +19,11 @@ def claim(store: Store, key: str, now: datetime) -> bool:
     return True
 
 
+def is_claimed(store: Store, key: str) -> bool:
+    with store.read() as session:
+        return session.get(Claim, key) is not None
+
+
 def release(store: Store, key: str) -> None:
     with store.write() as session:
         session.execute(delete(Claim).where(Claim.key == key))  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ and the answer through `response_url` when it is ready."""
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,9 +21,13 @@ FAILED = "Something went wrong on mesbot's side; it has been logged. Nothing was
 
 
 def render(reply: Reply) -> dict[str, Any]:
-    """Block Kit for a reply; a preview gets Confirm/Cancel with a fresh once-only nonce."""
-    value = blocks.confirm_value(reply.confirm, secrets.token_urlsafe(16)) if reply.confirm else None
-    return {"response_type": "ephemeral", **blocks.message(reply, confirm_value=value)}
+    """Block Kit for a reply; a preview gets Confirm/Cancel carrying a fresh once-only nonce, the
+    time and the impact it showed (so a click can refuse a stale or changed preview)."""
+    if not reply.confirm:
+        return {"response_type": "ephemeral", **blocks.message(reply)}
+    nonce = secrets.token_urlsafe(16)
+    value = blocks.confirm_value(reply.confirm, nonce, int(time.time()), reply.data.get("preview", {}))
+    return {"response_type": "ephemeral", **blocks.message(reply, confirm=(value, f"cancel:{nonce}"))}
 
 
 async def command_reply(services: SlackServices, user_id: str, text: str) -> Reply:
@@ -40,7 +45,7 @@ async def answer(services: SlackServices, ack: Ack, response_url: str | None, wo
     if done:
         await ack(**render(task.result()))
         return
-    await ack(response_type="ephemeral", text=WORKING)
+    await ack(**render(Reply(ok=True, text=WORKING)))
     if response_url:
         services.background(_follow_up(services, response_url, task))
 

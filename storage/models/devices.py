@@ -12,6 +12,8 @@ class Device(SQLModel, table=True):
     __table_args__ = (
         # enrollment counts and state listings; the sweep's check-in range scan
         Index("ix_device_state", "activation_status", "protection_status", "checkin_time"),
+        # `enrollment pending` lists the oldest pending devices first without sorting them all
+        Index("ix_device_enrolled", "activation_status", "enrolled_at", "id"),
     )
 
     id: str = Field(primary_key=True)  # Lookout device guid

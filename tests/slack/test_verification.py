@@ -1,6 +1,7 @@
 """Request verification: forged, stale, future and malformed requests get 401/400, never 500; the
 listener never runs and the rejected body is never logged."""
 
+import json
 import logging
 import time
 from urllib.parse import urlencode
@@ -48,6 +49,10 @@ CASES = {
         "x-slack-signature": sign(SECRET, "-1", BODY),
     },
     "huge timestamp": lambda: {"x-slack-request-timestamp": "9" * 40, "x-slack-signature": "v0=00"},
+    "non-ASCII signature": lambda: {
+        "x-slack-request-timestamp": _now(),
+        "x-slack-signature": "v0=\u00e9".encode("latin-1"),
+    },
 }
 EXPECTED = {"non-numeric timestamp": 400, "negative timestamp": 400, "huge timestamp": 400}
 
@@ -73,3 +78,27 @@ async def test_a_signed_but_malformed_body_is_a_400_not_a_500(slack: SlackClient
     assert response.status_code == 400
     response = await slack.signed(b"\xff\xfe", "application/x-www-form-urlencoded")
     assert response.status_code == 400
+
+
+async def test_an_oversized_body_is_refused_before_it_is_read(slack: SlackClient) -> None:
+    body = b"x" * 1_000_001
+    response = await slack.signed(body, "application/x-www-form-urlencoded")
+    assert response.status_code == 413 and slack.fake.calls == []
+    huge_claim = {"content-type": "application/x-www-form-urlencoded", "content-length": str(10**10)}
+    response = await slack.http.post("/slack/events", content=b"", headers=huge_claim)
+    assert response.status_code == 413
+
+
+async def test_signed_requests_missing_fields_are_answered_not_crashed(slack: SlackClient) -> None:
+    response = await slack.signed(
+        urlencode({"command": "/lookout", "text": "help"}).encode(), "application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 200 and "named no Slack user" in response.json()["text"]
+    for payload in (
+        {"type": "block_actions", "actions": [{"action_id": "mesbot_confirm"}]},
+        {"type": "block_actions", "user": {"id": "UADMIN"}, "actions": [{"action_id": "mesbot_cancel"}]},
+    ):
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        assert (await slack.signed(body, "application/x-www-form-urlencoded")).status_code == 200
+    await slack.services.drain()
+    assert slack.fake.responses() == []

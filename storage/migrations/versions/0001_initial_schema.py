@@ -95,6 +95,7 @@ def upgrade() -> None:
             ["activation_status", "protection_status", "checkin_time"],
             unique=False,
         )
+        batch_op.create_index("ix_device_enrolled", ["activation_status", "enrolled_at", "id"], unique=False)
 
     op.create_table(
         "directorygroup",
@@ -263,6 +264,7 @@ def downgrade() -> None:
 
     op.drop_table("directorygroup")
     with op.batch_alter_table("device", schema=None) as batch_op:
+        batch_op.drop_index("ix_device_enrolled")
         batch_op.drop_index("ix_device_state")
         batch_op.drop_index(batch_op.f("ix_device_owner_email"))
 
