@@ -13,20 +13,22 @@ from integration.validation import show
 
 def handle(command: Status, request: Request) -> Reply:
     session = request.session
+    policy = tenant.policy_level(session)
     if "@" in command.target or command.is_me:
         email = request.actor.email if command.is_me else command.target
-        found = devices.by_owner(session, email)
+        found = devices.by_owner(session, email, policy)
         subject = "You have" if command.is_me else f"{email} has"
     else:
-        one = devices.by_id(session, command.target)
+        one = devices.by_id(session, command.target, policy)
         if one is None:
             raise NotFound(
                 f"No device has the ID `{show(command.target)}`. "
                 "Check the ID, or look up its owner by e-mail."
             )
         found, subject = [one], ""
-    days = tenant.enrollment_settings(session).disconnected_days
-    policy = tenant.policy_level(session)
+    # the threshold is only quoted for a disconnected device: skip the query otherwise
+    disconnected = any(s.device.protection_status == "DISCONNECTED" for s in found)
+    days = tenant.enrollment_settings(session).disconnected_days if disconnected else 0
     rows = [_device_data(status, days, policy.value, request) for status in found]
     if not found:
         text = (

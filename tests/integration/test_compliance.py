@@ -56,7 +56,7 @@ def test_compliance_at_each_policy_level(store: Store, level: RiskLevel) -> None
     _set_policy(store, level)
     with store.read() as session:
         rows = [session.get(Device, i) for i in ids.values()]
-        by_id = {s.device.id: s.compliance for s in devices.statuses(session, [r for r in rows if r])}
+        by_id = {s.device.id: s.compliance for s in devices.statuses(session, [r for r in rows if r], level)}
         counts = compliance.enrollment_counts(session, tenant.risk_levels(session), level)
     expected_threat = NONCOMPLIANT_AT[level]
     for name in CASES:
@@ -90,7 +90,7 @@ def test_device_security_follows_current_risk_levels(store: Store) -> None:
         row = device(session)
         threat(session, row, "ADWARE")
     with store.read() as session:
-        status = devices.by_id(session, row.id)
+        status = devices.by_id(session, row.id, tenant.policy_level(session))
     assert status is not None
     assert status.security == "THREATS_LOW"
     assert [t.risk for t in status.open_threats] == [RiskLevel.LOW]

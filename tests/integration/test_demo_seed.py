@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from integration import devices
+from integration import devices, tenant
 from storage.engine import Store
 from storage.models import Device, DirectoryUser, NotificationPreference, Threat
 from tests.conftest import seed_demo
@@ -34,7 +34,7 @@ def test_same_seed_same_tenant_different_seed_different_tenant(store: Store) -> 
 
 def test_fixed_identities(demo_store: Store) -> None:
     with demo_store.read() as session:
-        alice = devices.by_owner(session, "alice@contoso.example")
+        alice = devices.by_owner(session, "alice@contoso.example", tenant.policy_level(session))
         admin = session.exec(
             select(DirectoryUser).where(DirectoryUser.email == "admin@contoso.example")
         ).one()

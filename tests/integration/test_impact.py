@@ -93,7 +93,7 @@ def test_apply_rerates_open_threats_at_once_and_is_audited(store: Store) -> None
             session, RiskChange({"ADWARE": H}), actor="admin@contoso.example", at=NOW, action="risk.set"
         )
     with store.read() as session:
-        status = devices.by_id(session, row.id)
+        status = devices.by_id(session, row.id, tenant.policy_level(session))
         entries = session.exec(select(AuditEntry)).all()
     assert status is not None and status.compliance == "noncompliant" and status.security == "THREATS_HIGH"
     assert len(entries) == 1
