@@ -55,7 +55,13 @@ def actor_for(session: Session, email: str, subscription: Subscription) -> Actor
         col(GroupMembership.user_id) == DirectoryUser.id, col(GroupMembership.group_id).in_(access_groups)
     )
     query = (
-        select(DirectoryUser, GroupMembership.group_id)
+        select(
+            DirectoryUser.id,
+            DirectoryUser.email,
+            DirectoryUser.display_name,
+            DirectoryUser.is_global_admin,
+            GroupMembership.group_id,
+        )
         .outerjoin(GroupMembership, in_access_group)
         .where(DirectoryUser.email == address)
     )
@@ -65,15 +71,15 @@ def actor_for(session: Session, email: str, subscription: Subscription) -> Actor
             f"`{show(email)}` is not a user in the directory, so mesbot cannot tell what you may do. "
             "Check the address, or ask an admin to sync the directory."
         )
-    user = rows[0][0]
-    groups = {group_id for _, group_id in rows if group_id is not None}
+    user_id, user_email, display_name, is_global_admin, _ = rows[0]
+    groups = {row[4] for row in rows if row[4] is not None}
     if subscription.full_access_group_id in groups:
         role = Role.FULL
     elif subscription.restricted_access_group_id in groups:
         role = Role.RESTRICTED
     else:
         role = Role.NONE
-    return Actor(user.id, user.email, user.display_name, user.is_global_admin, role)
+    return Actor(user_id, user_email, display_name, is_global_admin, role)
 
 
 def authorize(
