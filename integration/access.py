@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 
 from sqlalchemy import and_
+from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
 from sqlmodel import Session, col, select
 
 from integration.errors import ConsentRequired, NotFound, PermissionDenied
@@ -55,12 +56,12 @@ def actor_for(session: Session, email: str, subscription: Subscription) -> Actor
         col(GroupMembership.user_id) == DirectoryUser.id, col(GroupMembership.group_id).in_(access_groups)
     )
     query = (
-        select(
-            DirectoryUser.id,
-            DirectoryUser.email,
-            DirectoryUser.display_name,
-            DirectoryUser.is_global_admin,
-            GroupMembership.group_id,
+        sa_select(
+            col(DirectoryUser.id),
+            col(DirectoryUser.email),
+            col(DirectoryUser.display_name),
+            col(DirectoryUser.is_global_admin),
+            col(GroupMembership.group_id),
         )
         .outerjoin(GroupMembership, in_access_group)
         .where(DirectoryUser.email == address)

@@ -90,7 +90,7 @@ def _devices_gaining(session: Session, gained: set[str], held: set[str]) -> int:
         col(Threat.status) == "OPEN", col(Threat.classification).in_(sorted(held))
     )
     # A set difference reads each side once; NOT EXISTS per candidate threat would probe the index
-    # once per held classification (1.4 s instead of 0.25 s for `policy set low` at 1,000,000 devices).
+    # once per held classification (`policy set low` at 1,000,000 devices: 1.5 s instead of 0.5 s).
     gaining = except_(candidates, still_held).subquery()
     return int(session.exec(select(func.count()).select_from(gaining)).one())
 
