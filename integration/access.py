@@ -5,7 +5,7 @@ from enum import Enum, StrEnum
 
 from sqlalchemy import and_
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from integration.errors import ConsentRequired, NotFound, PermissionDenied
 from integration.validation import is_email, show
@@ -64,9 +64,9 @@ def actor_for(session: Session, email: str, subscription: Subscription) -> Actor
             col(GroupMembership.group_id),
         )
         .outerjoin(GroupMembership, in_access_group)
-        .where(DirectoryUser.email == address)
+        .where(col(DirectoryUser.email) == address)
     )
-    rows = session.exec(query).all()
+    rows = session.execute(query).all()
     if not rows:
         raise NotFound(
             f"`{show(email)}` is not a user in the directory, so mesbot cannot tell what you may do. "
