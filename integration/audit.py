@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from storage.models import AuditEntry
 
@@ -34,6 +34,19 @@ def record(
             after=change.after,
         )
     )
+
+
+def set_field(
+    session: Session, row: SQLModel, field: str, value: Any, *, action: str, actor: str, at: datetime
+) -> bool:
+    """Set one setting and audit it; False (and nothing written) when it already had that value."""
+    before = getattr(row, field)
+    if before == value:
+        return False
+    setattr(row, field, value)
+    session.add(row)
+    record(session, at=at, actor=actor, change=Change(action, {field: before}, {field: value}))
+    return True
 
 
 def recent(session: Session, limit: int) -> list[AuditEntry]:

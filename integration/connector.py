@@ -45,18 +45,7 @@ def snapshot(session: Session) -> dict[str, Any]:
 def set_field(session: Session, field: str, value: Any, *, actor: str, at: datetime) -> bool:
     """Set one connector field; returns False (and writes nothing) when it already had that value."""
     connector = tenant.connector(session)
-    before = getattr(connector, field)
-    if before == value:
-        return False
-    setattr(connector, field, value)
-    session.add(connector)
-    audit.record(
-        session,
-        at=at,
-        actor=actor,
-        change=audit.Change(f"connector.{field}", {field: before}, {field: value}),
-    )
-    return True
+    return audit.set_field(session, connector, field, value, action=f"connector.{field}", actor=actor, at=at)
 
 
 def set_sync(session: Session, which: str, on: bool, *, actor: str, at: datetime) -> bool:

@@ -49,18 +49,7 @@ def set_field(session: Session, which: str, text: str, *, actor: str, at: dateti
     else:
         value = guid(label, text)
     sub = tenant.subscription(session)
-    before = getattr(sub, field)
-    if before == value:
-        return False
-    setattr(sub, field, value)
-    session.add(sub)
-    audit.record(
-        session,
-        at=at,
-        actor=actor,
-        change=audit.Change(f"subscription.{which}", {field: before}, {field: value}),
-    )
-    return True
+    return audit.set_field(session, sub, field, value, action=f"subscription.{which}", actor=actor, at=at)
 
 
 def grant_consent(session: Session, *, actor: str, at: datetime) -> bool:
