@@ -110,6 +110,7 @@ def demo_seed_command(runtime: Runtime, users: int, devices: int, seed_value: in
                 now=now,
                 progress=lambda done, _total: bar.update(task, completed=done),
             )
+    store.vacuum_analyze()
     click.echo(
         f"Demo tenant ready: {summary.users:,} users, {summary.devices:,} devices, "
         f"{summary.threats:,} threats "

@@ -69,6 +69,14 @@ class Store:
                 raise StoreBusy() from error
             raise
 
+    def vacuum_analyze(self) -> None:
+        """After a bulk load on PostgreSQL: fresh planner statistics and visibility map (autovacuum
+        may be off or late; index-only counts need the visibility map). No-op on SQLite."""
+        if self.is_sqlite:
+            return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM ANALYZE")
+
     def dispose(self) -> None:
         self.engine.dispose()
 
