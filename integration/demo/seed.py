@@ -32,6 +32,7 @@ from storage.models import (
 )
 
 _T = TypeVar("_T")
+FIXED_USERS = 3  # admin, analyst, alice: the first rows of the directory
 Progress = Callable[[int, int], None]
 BATCH = 5_000
 BULK_CACHE_KIB = 256 * 1024
@@ -222,8 +223,9 @@ def _device_owners(rng: random.Random, groups: _Groups, users: int, devices: int
         (data.ALICE, "trojan"),
     ]
     fixed = fixed[:devices]
-    enrolled = groups.enrolled
-    return fixed + [(groups.emails[rng.choice(enrolled)], "random") for _ in range(devices - len(fixed))]
+    # The fixed identities own exactly their scripted devices, so the demo reads the same every time.
+    fleet_owners = [index for index in groups.enrolled if index >= FIXED_USERS] or groups.enrolled
+    return fixed + [(groups.emails[rng.choice(fleet_owners)], "random") for _ in range(devices - len(fixed))]
 
 
 def _chunks(items: list[_T], size: int) -> Iterator[list[_T]]:
