@@ -11,6 +11,7 @@ tests never assert timings (PERFORMANCE.md).
 """
 
 import argparse
+import json
 import os
 import platform
 import socket
@@ -26,7 +27,10 @@ from urllib.parse import urlencode
 import httpx
 from sqlmodel import col, select
 
+from bot.console import Console
+from bot.slack.answer import render
 from bot.slack.verify import sign
+from integration.clock import SystemClock
 from storage.engine import Store
 from storage.models import Device
 
@@ -46,13 +50,16 @@ from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-inline = sys.argv[3] == "inline"
+import json
+
+inline = sys.argv[3] != "default"
+reply = json.loads(open(sys.argv[5]).read()) if sys.argv[3] == "inline-blocks" else {"text": "ok"}
 client = AsyncWebClient(token="xoxb-bench", base_url=sys.argv[2])
 app = AsyncApp(client=client, signing_secret=sys.argv[4], process_before_response=inline)
 
 @app.command("/lookout")
 async def on_command(ack):
-    await ack(text="ok")
+    await ack(**reply)
 
 handler = AsyncSlackRequestHandler(app)
 
@@ -96,6 +103,13 @@ def owners(db: Path, count: int) -> list[str]:
             select(Device.owner_email).distinct().order_by(col(Device.owner_email)).limit(count)
         )
         return list(rows.all())
+
+
+def typical_reply(db: Path, email: str) -> dict[str, object]:
+    """What mesbot acks for one `status EMAIL`, for the bare app to send as a constant: isolates
+    the cost of the payload (Block Kit JSON through the same stack) from the cost of the lookup."""
+    console = Console(Store(f"sqlite:///{db}"), SystemClock())
+    return render(console.run("admin@contoso.example", f"status {email}"))
 
 
 def command_body(email: str, fake_url: str) -> bytes:
@@ -150,9 +164,12 @@ def main() -> None:
         seed(db, args.devices)
     emails = owners(db, 500)
 
-    servers: dict[str, int] = {
-        name: free_port() for name in ("mesbot serve", "bare Bolt, default", "bare Bolt, inline")
+    bare_modes = {
+        "bare Bolt, default": "default",
+        "bare Bolt, inline": "inline",
+        "bare Bolt, inline, mesbot's reply as a constant": "inline-blocks",
     }
+    servers: dict[str, int] = {name: free_port() for name in ("mesbot serve", *bare_modes)}
     env = {
         **os.environ,
         "MESBOT_DATABASE_URL": f"sqlite:///{db}",
@@ -163,14 +180,14 @@ def main() -> None:
     }
     script = workdir / "bare_app.py"
     script.write_text(BARE_APP)
+    reply = workdir / "reply.json"
+    reply.write_text(json.dumps(typical_reply(db, emails[0])))
     api = f"{fake.url}/api/"
     processes = [
         subprocess.Popen([MESBOT, "serve", "--role", "web"], env=env, cwd=workdir, stdout=subprocess.DEVNULL),
-        subprocess.Popen(
-            [sys.executable, str(script), str(servers["bare Bolt, default"]), api, "default", SECRET]
-        ),
-        subprocess.Popen(
-            [sys.executable, str(script), str(servers["bare Bolt, inline"]), api, "inline", SECRET]
+        *(
+            subprocess.Popen([sys.executable, str(script), str(servers[name]), api, mode, SECRET, str(reply)])
+            for name, mode in bare_modes.items()
         ),
     ]
     try:
