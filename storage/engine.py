@@ -44,7 +44,8 @@ class Store:
         if not self.is_sqlite:
             return create_engine(self.url, pool_pre_ping=True)
         _make_parent_dir(self.url)
-        engine = create_engine(self.url, connect_args={"check_same_thread": False})
+        # LIFO: the connection used last (warm page cache) serves the next request.
+        engine = create_engine(self.url, connect_args={"check_same_thread": False}, pool_use_lifo=True)
         event.listen(engine, "connect", _sqlite_on_connect(busy_timeout_ms))
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
