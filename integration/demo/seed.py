@@ -5,21 +5,18 @@ The same `seed`, sizes and `now` give the same tenant: every random choice comes
 """
 
 import random
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import accumulate
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, text
 from sqlmodel import Session, SQLModel, select
 
 from integration import tenant
-from integration.catalogue import CATALOGUE
 from integration.demo import data
-from integration.levels import RiskLevel
+from integration.demo.fleet import Fleet, guid
 from storage.models import (
     AuditEntry,
     Device,
@@ -64,7 +61,7 @@ def seed(
         tenant.ensure_defaults(session)
         groups = _directory(session, rng, users)
         _settings(session, groups, now)
-        fleet = _Fleet(rng, now)
+        fleet = Fleet(rng, now)
         owners = _device_owners(rng, groups, users, devices)
         done = 0
         for chunk in _chunks(owners, BATCH):
@@ -127,10 +124,6 @@ def _insert(session: Session, model: type[SQLModel], rows: list[dict[str, Any]])
     session.execute(SQLModel.metadata.tables[str(model.__tablename__)].insert(), rows)
 
 
-def _guid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-
 @dataclass(frozen=True)
 class _Groups:
     ids: dict[str, str]  # name → id
@@ -146,7 +139,7 @@ def _directory(session: Session, rng: random.Random, users: int) -> _Groups:
         data.MOBILE_GROUP,
         *data.OTHER_GROUPS,
     ]
-    ids = {name: _guid(rng) for name in names}
+    ids = {name: guid(rng) for name in names}
     _insert(session, DirectoryGroup, [{"id": gid, "name": name} for name, gid in ids.items()])
 
     fixed = [
@@ -155,7 +148,7 @@ def _directory(session: Session, rng: random.Random, users: int) -> _Groups:
         (data.ALICE, "Alice Andersson", False),
     ]
     user_rows: list[dict[str, Any]] = [
-        {"id": _guid(rng), "email": email, "display_name": name, "is_global_admin": admin}
+        {"id": guid(rng), "email": email, "display_name": name, "is_global_admin": admin}
         for email, name, admin in fixed
     ]
     for n in range(len(fixed), users):
@@ -163,7 +156,7 @@ def _directory(session: Session, rng: random.Random, users: int) -> _Groups:
         email = f"{first}.{last}.{n}@{data.DOMAIN}".lower()
         user_rows.append(
             {
-                "id": _guid(rng),
+                "id": guid(rng),
                 "email": email,
                 "display_name": f"{first} {last}",
                 "is_global_admin": False,
@@ -231,133 +224,3 @@ def _device_owners(rng: random.Random, groups: _Groups, users: int, devices: int
 def _chunks(items: list[_T], size: int) -> Iterator[list[_T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-class _Fleet:
-    """Builds device and threat rows; one instance per seed run so the draws stay in order."""
-
-    def __init__(self, rng: random.Random, now: datetime) -> None:
-        self.rng = rng
-        self.now = now
-        names = list(data.CLASSIFICATION_WEIGHTS)
-        self.classifications = names
-        self.cum_weights = list(accumulate(data.CLASSIFICATION_WEIGHTS.values()))
-
-    def build(self, owners: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        devices: list[dict[str, Any]] = []
-        threats: list[dict[str, Any]] = []
-        for email, scenario in owners:
-            device = self._device(email, scenario)
-            device_threats = self._threats(device, scenario)
-            top = max(
-                (RiskLevel(t["risk"]) for t in device_threats if t["status"] == "OPEN"),
-                key=lambda level: level.rank,
-                default=RiskLevel.NONE,
-            )
-            device["security_status"] = "SECURE" if top is RiskLevel.NONE else f"THREATS_{top.value.upper()}"
-            devices.append(device)
-            threats.extend(device_threats)
-        return devices, threats
-
-    def _ago(self, low: float, high: float) -> datetime:
-        """A moment between `low` and `high` days before now, to the second."""
-        return self.now - timedelta(seconds=int(self.rng.uniform(low, high) * 86_400))
-
-    def _device(self, email: str, scenario: str) -> dict[str, Any]:
-        rng = self.rng
-        ios = rng.random() < 0.55 if scenario == "random" else scenario == "healthy"
-        activation, protection = "ACTIVATED", "PROTECTED"
-        if scenario == "random":
-            roll = rng.random()
-            activation = (
-                "PENDING"
-                if roll < 0.08
-                else "DEACTIVATED"
-                if roll < 0.12
-                else "DELETED"
-                if roll < 0.13
-                else activation
-            )
-            roll = rng.random()
-            protection = "DISCONNECTED" if roll < 0.06 else "UNINSTALLED" if roll < 0.07 else protection
-        enrolled = self._ago(0, 30) if activation == "PENDING" else self._ago(40, 400)
-        checkin = None
-        if activation != "PENDING":
-            checkin = {"PROTECTED": self._ago(0, 2.5), "DISCONNECTED": self._ago(31, 120)}.get(
-                protection, self._ago(5, 60)
-            )
-        first = email.split(".")[0].split("@")[0].capitalize()
-        if ios:
-            manufacturer, model = "Apple", rng.choice(data.IOS_MODELS)
-            os_version, patch = rng.choice(data.IOS_VERSIONS), None
-        else:
-            manufacturer, model = rng.choice(data.ANDROID_MODELS)
-            os_version, patch = (
-                rng.choice(data.ANDROID_VERSIONS),
-                f"2024-{rng.randint(1, 12):02d}-01",
-            )
-        return {
-            "id": _guid(rng),
-            "owner_email": email,
-            "name": f"{first}'s {model}",
-            "platform": "IOS" if ios else "ANDROID",
-            "activation_status": activation,
-            "protection_status": protection if activation != "PENDING" else "PROTECTED",
-            "checkin_time": checkin,
-            "activated_at": None
-            if activation == "PENDING"
-            else enrolled + timedelta(hours=rng.randint(1, 72)),
-            "enrolled_at": enrolled,
-            "os_version": os_version,
-            "security_patch_level": patch,
-            "manufacturer": manufacturer,
-            "model": model,
-            "client_version": f"10.{rng.randint(0, 9)}.{rng.randint(0, 40)}",
-        }
-
-    def _threats(self, device: dict[str, Any], scenario: str) -> list[dict[str, Any]]:
-        if scenario == "trojan":
-            return [self._threat(device, "TROJAN", "OPEN", app="Flashlight Pro")]
-        if scenario != "random" or device["activation_status"] == "PENDING":
-            return []
-        rng = self.rng
-        roll = rng.random()
-        open_count = 1 if roll < 0.13 else rng.randint(2, 4) if roll < 0.16 else 0
-        rows = [self._threat(device, self._classification(), "OPEN") for _ in range(open_count)]
-        if rng.random() < 0.2:
-            rows.append(self._threat(device, self._classification(), "RESOLVED"))
-        return rows
-
-    def _classification(self) -> str:
-        return self.rng.choices(self.classifications, cum_weights=self.cum_weights)[0]
-
-    def _threat(
-        self, device: dict[str, Any], name: str, status: str, app: str | None = None
-    ) -> dict[str, Any]:
-        rng = self.rng
-        entry = CATALOGUE[name]
-        detected = self._ago(0.05, 20)
-        row: dict[str, Any] = {
-            "id": _guid(rng),
-            "device_id": device["id"],
-            "status": status,
-            "classification": name,
-            "risk": entry.default_risk.value,
-            "type": data.THREAT_TYPES[entry.category],
-            "detected_at": detected,
-            "resolved_at": detected + timedelta(hours=rng.randint(1, 48)) if status == "RESOLVED" else None,
-            "app_name": None,
-            "package_name": None,
-            "path": None,
-            "network_ssid": None,
-            "url": None,
-        }
-        if entry.category == "app":
-            row["app_name"] = app or rng.choice(data.APP_NAMES)
-            row["package_name"] = f"com.example.app{rng.randint(1, 999)}"
-            row["path"] = f"package://{row['package_name']}"
-        elif entry.category == "network":
-            row["network_ssid"] = rng.choice(data.SSIDS)
-        elif entry.category == "web":
-            row["url"] = rng.choice(data.URLS)
-        return row
