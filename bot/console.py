@@ -18,8 +18,8 @@ from bot.grammar import parse
 from bot.handlers import HANDLERS
 from bot.handlers.context import Request
 from bot.reply import Reply
-from integration import audit, tenant
-from integration.access import actor_for, authorize
+from integration import audit
+from integration.access import authorize, sign_in
 from integration.clock import Clock
 from integration.errors import MesbotError, PermissionDenied
 from storage.engine import Store, StoreBusy
@@ -59,8 +59,7 @@ class Console:
     def _execute(self, email: str, command: c.Command, once: str | None) -> Reply:
         session_scope = self.store.write if command.changes else self.store.read
         with session_scope() as session:
-            subscription = tenant.subscription(session)
-            actor = actor_for(session, email, subscription)
+            actor, subscription = sign_in(session, email)
             authorize(session, actor, command.needs(), subscription, command.what)
             if once is not None:
                 _claim(session, once, self.clock.now())

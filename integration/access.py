@@ -3,8 +3,8 @@
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
-from sqlalchemy import and_
-from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
+from sqlalchemy import and_, or_
+from sqlalchemy import select as sa_select  # sqlmodel's select types at most four entities
 from sqlmodel import Session, col
 
 from integration.errors import ConsentRequired, NotFound, PermissionDenied
@@ -45,24 +45,30 @@ CONSENT_INSTRUCTIONS = (
 )
 
 
-def actor_for(session: Session, email: str, subscription: Subscription) -> Actor:
-    """The directory user behind an e-mail address, with their console role (one query)."""
+def sign_in(session: Session, email: str) -> tuple[Actor, Subscription]:
+    """The directory user behind an e-mail address with their console role, and the subscription
+    that decided it — one query."""
     address = email.strip().lower()
     if not is_email(address):  # also keeps NUL and other control characters away from the database
         raise NotFound(f"`{show(email)}` is not an e-mail address; act as a directory user's address.")
-    configured = (subscription.full_access_group_id, subscription.restricted_access_group_id)
-    access_groups = [group_id for group_id in configured if group_id]
     in_access_group = and_(
-        col(GroupMembership.user_id) == DirectoryUser.id, col(GroupMembership.group_id).in_(access_groups)
+        col(GroupMembership.user_id) == DirectoryUser.id,
+        or_(
+            col(GroupMembership.group_id) == Subscription.full_access_group_id,
+            col(GroupMembership.group_id) == Subscription.restricted_access_group_id,
+        ),
     )
     query = (
         sa_select(
+            Subscription,
             col(DirectoryUser.id),
             col(DirectoryUser.email),
             col(DirectoryUser.display_name),
             col(DirectoryUser.is_global_admin),
             col(GroupMembership.group_id),
         )
+        .select_from(DirectoryUser)
+        .join(Subscription, col(Subscription.id) == 1)
         .outerjoin(GroupMembership, in_access_group)
         .where(col(DirectoryUser.email) == address)
     )
@@ -72,15 +78,15 @@ def actor_for(session: Session, email: str, subscription: Subscription) -> Actor
             f"`{show(email)}` is not a user in the directory, so mesbot cannot tell what you may do. "
             "Check the address, or ask an admin to sync the directory."
         )
-    user_id, user_email, display_name, is_global_admin, _ = rows[0]
-    groups = {row[4] for row in rows if row[4] is not None}
+    subscription, user_id, user_email, display_name, is_global_admin, _ = rows[0]
+    groups = {row[5] for row in rows if row[5] is not None}
     if subscription.full_access_group_id in groups:
         role = Role.FULL
     elif subscription.restricted_access_group_id in groups:
         role = Role.RESTRICTED
     else:
         role = Role.NONE
-    return Actor(user_id, user_email, display_name, is_global_admin, role)
+    return Actor(user_id, user_email, display_name, is_global_admin, role), subscription
 
 
 def authorize(

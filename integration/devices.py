@@ -1,10 +1,8 @@
 """Device status as an admin or a device owner asks for it: state, compliance, open threats."""
 
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, and_, func
 from sqlmodel import Session, col, select
 
 from integration.compliance import device_compliance
@@ -49,44 +47,43 @@ def in_group(group: DirectoryGroup) -> ColumnElement[bool]:
     return col(Device.owner_email).in_(members)
 
 
-def statuses(session: Session, devices: Sequence[Device], policy: RiskLevel) -> list[DeviceStatus]:
-    """Compliance and open threats for a handful of devices: one indexed query for the threats,
-    each with its classification's current level."""
-    if not devices:
-        return []
+def load(session: Session, which: ColumnElement[bool], policy: RiskLevel) -> list[DeviceStatus]:
+    """Devices matching `which` with their open threats (each at its classification's current
+    level) and compliance under `policy`: one indexed query."""
+    open_threat = and_(col(Threat.device_id) == Device.id, col(Threat.status) == "OPEN")
     query = (
-        select(Threat, Classification.risk)
+        select(Device, Threat, Classification.risk)
+        .outerjoin(Threat, open_threat)
         .outerjoin(Classification, col(Classification.name) == Threat.classification)
-        .where(col(Threat.device_id).in_([d.id for d in devices]), Threat.status == "OPEN")
-        .order_by(col(Threat.detected_at).desc())
+        .where(which)
+        .order_by(col(Device.enrolled_at), col(Device.id), col(Threat.detected_at).desc())
     )
-    threats: dict[str, list[OpenThreat]] = defaultdict(list)
-    for threat, risk in session.exec(query).all():
-        threats[threat.device_id].append(OpenThreat(threat, RiskLevel(risk) if risk else RiskLevel.NONE))
-    result = []
-    for device in devices:
-        open_threats = threats[device.id]
-        risks = [t.risk for t in open_threats]
-        top = max(risks, key=lambda level: level.rank, default=RiskLevel.NONE)
-        result.append(
-            DeviceStatus(
-                device=device,
-                compliance=device_compliance(device, risks, policy),
-                security=security_status(top),
-                open_threats=open_threats,
-            )
-        )
-    return result
+    found: dict[str, tuple[Device, list[OpenThreat]]] = {}
+    for device, threat, risk in session.exec(query).all():
+        _, open_threats = found.setdefault(device.id, (device, []))
+        if threat is not None:
+            open_threats.append(OpenThreat(threat, RiskLevel(risk) if risk else RiskLevel.NONE))
+    return [_status(device, open_threats, policy) for device, open_threats in found.values()]
+
+
+def _status(device: Device, open_threats: list[OpenThreat], policy: RiskLevel) -> DeviceStatus:
+    risks = [t.risk for t in open_threats]
+    top = max(risks, key=lambda level: level.rank, default=RiskLevel.NONE)
+    return DeviceStatus(
+        device=device,
+        compliance=device_compliance(device, risks, policy),
+        security=security_status(top),
+        open_threats=open_threats,
+    )
 
 
 def by_owner(session: Session, email: str, policy: RiskLevel) -> list[DeviceStatus]:
-    devices = session.exec(select(Device).where(owned_by(email)).order_by(col(Device.enrolled_at))).all()
-    return statuses(session, devices, policy)
+    return load(session, owned_by(email), policy)
 
 
 def by_id(session: Session, device_id: str, policy: RiskLevel) -> DeviceStatus | None:
-    device = session.get(Device, device_id.strip().lower())
-    return statuses(session, [device], policy)[0] if device else None
+    found = load(session, col(Device.id) == device_id.strip().lower(), policy)
+    return found[0] if found else None
 
 
 def listing(

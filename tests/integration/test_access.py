@@ -4,7 +4,7 @@ import pytest
 from sqlmodel import Session, select
 
 from integration import tenant
-from integration.access import CONSENT_INSTRUCTIONS, Permission, Role, actor_for, authorize
+from integration.access import CONSENT_INSTRUCTIONS, Permission, Role, authorize, sign_in
 from integration.errors import ConsentRequired, NotFound, PermissionDenied
 from storage.engine import Store
 from storage.models import DirectoryUser, Subscription
@@ -17,12 +17,12 @@ ADMIN, ANALYST, ALICE = "admin@contoso.example", "analyst@contoso.example", "ali
 )
 def test_roles_come_from_group_membership(demo_store: Store, email: str, role: Role) -> None:
     with demo_store.read() as session:
-        assert actor_for(session, email.upper(), tenant.subscription(session)).role is role
+        assert sign_in(session, email.upper())[0].role is role
 
 
 def test_unknown_user_is_not_found(demo_store: Store) -> None:
     with demo_store.read() as session, pytest.raises(NotFound, match="not a user in the directory"):
-        actor_for(session, "nobody@contoso.example", tenant.subscription(session))
+        sign_in(session, "nobody@contoso.example")
 
 
 def test_no_groups_configured_means_no_access(demo_store: Store) -> None:
@@ -30,7 +30,7 @@ def test_no_groups_configured_means_no_access(demo_store: Store) -> None:
         sub = tenant.subscription(session)
         sub.full_access_group_id = sub.restricted_access_group_id = None
     with demo_store.read() as session:
-        assert actor_for(session, ADMIN, tenant.subscription(session)).role is Role.NONE
+        assert sign_in(session, ADMIN)[0].role is Role.NONE
 
 
 ALLOWED = {
@@ -43,8 +43,8 @@ ALLOWED = {
 
 
 def _check(session: Session, email: str, needs: Permission) -> None:
-    subscription = tenant.subscription(session)
-    authorize(session, actor_for(session, email, subscription), needs, subscription, "do that")
+    actor, subscription = sign_in(session, email)
+    authorize(session, actor, needs, subscription, "do that")
 
 
 @pytest.mark.parametrize("needs", list(ALLOWED))

@@ -1,7 +1,7 @@
 """Compliance: disconnected or an open threat at/above the policy level ⇒ noncompliant."""
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from integration import compliance, devices, tenant
 from integration.levels import RiskLevel, intune_threat_level
@@ -55,8 +55,8 @@ def test_compliance_at_each_policy_level(store: Store, level: RiskLevel) -> None
         ids = _tenant(session)
     _set_policy(store, level)
     with store.read() as session:
-        rows = [session.get(Device, i) for i in ids.values()]
-        by_id = {s.device.id: s.compliance for s in devices.statuses(session, [r for r in rows if r], level)}
+        loaded = devices.load(session, col(Device.id).in_(list(ids.values())), level)
+        by_id = {s.device.id: s.compliance for s in loaded}
         counts = compliance.enrollment_counts(session, tenant.risk_levels(session), level)
     expected_threat = NONCOMPLIANT_AT[level]
     for name in CASES:
