@@ -17,7 +17,10 @@ log = logging.getLogger(__name__)
 
 Ack = Callable[..., Awaitable[Any]]
 WORKING = "Working on it… the answer follows here in a moment."
-FAILED = "Something went wrong on mesbot's side; it has been logged. Nothing was changed by this message."
+FAILED = (
+    "Something went wrong on mesbot's side and it has been logged. Try again; if you were changing "
+    "something, `audit` shows whether it was applied."
+)
 
 
 def render(reply: Reply) -> dict[str, Any]:
