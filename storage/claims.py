@@ -24,11 +24,6 @@ def is_claimed(store: Store, key: str) -> bool:
         return session.get(Claim, key) is not None
 
 
-def release(store: Store, key: str) -> None:
-    with store.write() as session:
-        session.execute(delete(Claim).where(Claim.key == key))  # type: ignore[arg-type]
-
-
 def forget_before(store: Store, cutoff: datetime) -> int:
     """Drop claims older than `cutoff` (Slack retries within minutes; a day is plenty)."""
     with store.write() as session:
