@@ -4,7 +4,7 @@ from enum import StrEnum
 
 
 class RiskLevel(StrEnum):
-    """A classification's risk level (Lookout's `ADVISORY`/`NONE` both mean `none`)."""
+    """A classification's risk level (Lookout's `ADVISORY`/`NONE` both mean `none`, DESIGN §8)."""
 
     NONE = "none"
     LOW = "low"
@@ -14,12 +14,6 @@ class RiskLevel(StrEnum):
     @property
     def rank(self) -> int:
         return _RANK[self]
-
-    @classmethod
-    def from_lookout(cls, severity: str) -> "RiskLevel":
-        """Map a Lookout severity (`HIGH`, `MEDIUM`, `LOW`, `ADVISORY`, `NONE`) to a level."""
-        value = severity.strip().lower()
-        return cls.NONE if value in ("advisory", "") else cls(value)
 
 
 _RANK = {RiskLevel.NONE: 0, RiskLevel.LOW: 1, RiskLevel.MEDIUM: 2, RiskLevel.HIGH: 3}

@@ -20,7 +20,7 @@ class Call:
 
 @dataclass
 class Failure:
-    status: int
+    status: int  # RESET: close the connection without answering
     error: str | None = None  # Slack's `error` for a 200 {"ok": false}
     retry_after: int | None = None
     times: int = 1
@@ -72,6 +72,9 @@ class FakeSlack:
         return 200, {}, {"ok": True, "ts": "1700000000.000100", "channel": body.get("channel", "C1")}
 
 
+RESET = -1
+
+
 def start(fake: FakeSlack) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def _handle(self) -> None:
@@ -85,6 +88,9 @@ def start(fake: FakeSlack) -> ThreadingHTTPServer:
                 else:
                     body.update({k: v[0] for k, v in parse_qs(raw.decode()).items()})
             status, headers, payload = fake.answer(parsed.path, body)
+            if status == RESET:
+                self.close_connection = True
+                return
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("content-type", "application/json")

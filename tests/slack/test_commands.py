@@ -194,3 +194,12 @@ def test_the_manifest_asks_for_what_the_app_uses() -> None:
     assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+
+
+async def test_hostile_text_echoed_in_a_refusal_is_escaped(slack: SlackClient) -> None:
+    response = await slack.command('connector groups add "<!channel> & <@U1>"', user="UADMIN")
+    message = response.json()
+    everything = " ".join(_texts(message)) + message["text"]
+    assert _texts(message)[0].startswith(":no_entry: There is no group named")
+    assert "<!channel>" not in everything and "<@U1>" not in everything
+    assert "&lt;!channel&gt; &amp; &lt;@U1&gt;" in everything

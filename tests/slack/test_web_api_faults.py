@@ -2,7 +2,7 @@
 
 from integration import connector_errors
 from tests.slack.conftest import SlackClient
-from tests.slack.fake_slack import Failure
+from tests.slack.fake_slack import RESET, Failure
 
 
 async def _publish_home(slack: SlackClient, event_id: str) -> None:
@@ -21,6 +21,14 @@ async def test_server_errors_are_retried(slack: SlackClient) -> None:
     slack.fake.fail("views.publish", Failure(status=500))
     await _publish_home(slack, "Ev1")
     assert len(slack.fake.called("views.publish")) == 3
+
+
+async def test_a_dropped_connection_is_retried(slack: SlackClient) -> None:
+    slack.fake.fail("views.publish", Failure(status=RESET))
+    await _publish_home(slack, "Ev1")
+    assert len(slack.fake.called("views.publish")) == 2
+    with slack.services.console.store.read() as session:
+        assert connector_errors.open_errors(session) == []
 
 
 async def test_permanent_errors_are_recorded_not_swallowed(slack: SlackClient) -> None:
