@@ -16,7 +16,7 @@ from integration.demo import seed as demo_seed
 from integration.demo import threats as demo_threats
 from integration.errors import MesbotError
 from storage import migrate
-from storage.engine import Store, StoreBusy
+from storage.engine import Store
 
 
 class Runtime:
@@ -141,7 +141,7 @@ def demo_threat_command(
                 now=SystemClock().now(),
             )
             ids = [t.id for t in injected]
-    except (MesbotError, StoreBusy) as error:
+    except MesbotError as error:
         click.echo(str(error), err=True)
         sys.exit(1)
     click.echo(

@@ -22,7 +22,8 @@ from integration import audit
 from integration.access import authorize, sign_in
 from integration.clock import Clock
 from integration.errors import MesbotError, PermissionDenied
-from storage.engine import Store, StoreBusy
+from storage.engine import Store
+from storage.errors import StoreBusy
 from storage.models import Claim
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class Console:
             if command.changes:
                 self._audit_denied(email, command)
             return Reply.refused(str(error))
-        except (MesbotError, StoreBusy) as error:
+        except MesbotError as error:
             return Reply.refused(str(error))
 
     def _execute(self, email: str, command: c.Command, once: str | None) -> Reply:

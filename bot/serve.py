@@ -15,7 +15,8 @@ from bot.web import create_web
 from integration.clock import SystemClock
 from integration.config import Settings
 from storage import claims
-from storage.engine import Store, StoreBusy
+from storage.engine import Store
+from storage.errors import StoreBusy
 
 log = logging.getLogger(__name__)
 

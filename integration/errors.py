@@ -1,8 +1,23 @@
-"""The errors the domain raises; front ends map each one to a friendly reply in one place."""
+"""The errors the domain raises; front ends map each one to a friendly reply in one place.
 
+The tree: `MesbotError` → `InvalidInput`, `NotFound`, `PermissionDenied`, `ConsentRequired`,
+`SourceError`, `DeliveryError`, and `StoreError` → `StoreBusy` (the last two live in `storage`,
+the lowest layer, and are re-exported here).
+"""
 
-class MesbotError(Exception):
-    """Base of every error mesbot raises on purpose. The message is written for the user."""
+from storage.errors import MesbotError, StoreBusy, StoreError
+
+__all__ = [
+    "ConsentRequired",
+    "DeliveryError",
+    "InvalidInput",
+    "MesbotError",
+    "NotFound",
+    "PermissionDenied",
+    "SourceError",
+    "StoreBusy",
+    "StoreError",
+]
 
 
 class InvalidInput(MesbotError):
@@ -19,10 +34,6 @@ class PermissionDenied(MesbotError):
 
 class ConsentRequired(MesbotError):
     """Consent has not been granted yet, so only `help` and `subscription …` work."""
-
-
-class StoreBusy(MesbotError):
-    """Another writer held the store's lock past the busy timeout; the user should try again."""
 
 
 class SourceError(MesbotError):

@@ -10,17 +10,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from storage.errors import StoreBusy
+
 BUSY_TIMEOUT_MS = 5_000
-
-
-class StoreBusy(Exception):
-    """Another writer held the database lock longer than the busy timeout."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The store is busy with another change right now; nothing was changed. "
-            "Try again in a few seconds."
-        )
 
 
 def normalise_url(url: str) -> str:

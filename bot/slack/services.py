@@ -22,7 +22,7 @@ from bot.reply import Reply
 from bot.slack.identity import SlackIdentity
 from integration import connector_errors
 from integration.config import Settings
-from storage.engine import StoreBusy
+from storage.errors import StoreBusy
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from storage import migrate
-from storage.engine import Store, StoreBusy, normalise_url
+from storage.engine import Store, normalise_url
+from storage.errors import StoreBusy
 from storage.models import AuditEntry, Device
 from tests.conftest import NOW
 
