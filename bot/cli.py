@@ -168,7 +168,11 @@ def ask(runtime: Runtime, email: str, as_json: bool, text: tuple[str, ...]) -> N
 
 
 def _join(words: tuple[str, ...]) -> str:
-    """Re-quote words the shell already split, so `ask … connector groups add "Mobile Users"` works."""
+    """The command line as the grammar reads it (DESIGN §4): one argument is the text exactly as
+    typed after `/lookout` (`ask … "risk list"`); several are words the shell already split, each
+    re-quoted so `ask … connector groups add "Mobile Users"` keeps the name whole."""
+    if len(words) == 1:
+        return words[0]
     return " ".join(_quoted(word) for word in words)
 
 

@@ -1,10 +1,13 @@
 """The typed commands the grammar produces; each says what permission it needs and whether it changes
-anything (changes run in a write transaction, and refused changes are audited)."""
+anything (changes run in a write transaction, and refused changes are audited under the same
+`action` name an applied one gets)."""
 
 from dataclasses import dataclass
 from typing import ClassVar
 
+from integration import actions
 from integration.access import Permission
+from integration.actions import Action
 from integration.levels import RiskLevel
 
 
@@ -16,6 +19,11 @@ class Command:
 
     def needs(self) -> Permission:
         return self.permission
+
+    @property
+    def action(self) -> Action | None:
+        """The audit log's name for this change (None: a read, never audited)."""
+        return None
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,10 @@ class RiskSet(Command):
     level: RiskLevel
     confirmed: bool = False
 
+    @property
+    def action(self) -> Action:
+        return Action.RISK_SET
+
 
 @dataclass(frozen=True)
 class RiskReset(Command):
@@ -66,6 +78,10 @@ class RiskReset(Command):
     what = "change risk levels"
     classification: str | None  # None: all
     confirmed: bool = False
+
+    @property
+    def action(self) -> Action:
+        return Action.RISK_RESET
 
 
 @dataclass(frozen=True)
@@ -80,6 +96,10 @@ class PolicySet(Command):
     what = "change the compliance policy"
     level: RiskLevel
     confirmed: bool = False
+
+    @property
+    def action(self) -> Action:
+        return Action.POLICY_SET
 
 
 @dataclass(frozen=True)
@@ -97,6 +117,10 @@ class ConnectorSet(Command):
     field: str  # heartbeat_minutes | error_email
     value: int | str
 
+    @property
+    def action(self) -> Action:
+        return actions.connector_field(self.field)
+
 
 @dataclass(frozen=True)
 class ConnectorGroup(Command):
@@ -106,6 +130,10 @@ class ConnectorGroup(Command):
     add: bool
     name: str
 
+    @property
+    def action(self) -> Action:
+        return actions.group_change(self.add)
+
 
 @dataclass(frozen=True)
 class ConnectorSync(Command):
@@ -114,6 +142,10 @@ class ConnectorSync(Command):
     what = "change the connector's state sync"
     which: str  # device | threat
     on: bool
+
+    @property
+    def action(self) -> Action:
+        return actions.connector_field(f"{self.which}_status_sync")
 
 
 @dataclass(frozen=True)
@@ -127,6 +159,10 @@ class EnrollmentSettingsSet(Command):
     changes = True
     what = "change enrollment settings"
     disconnected_days: int
+
+    @property
+    def action(self) -> Action:
+        return Action.DISCONNECTED_DAYS
 
 
 @dataclass(frozen=True)
@@ -143,12 +179,20 @@ class SubscriptionSet(Command):
     which: str  # tenant | full-group | restricted-group
     value: str  # a GUID or "none" (validated by the rule)
 
+    @property
+    def action(self) -> Action:
+        return actions.subscription_field(self.which)
+
 
 @dataclass(frozen=True)
 class SubscriptionConsent(Command):
     permission = Permission.CONSENT
     changes = True
     what = "grant consent"
+
+    @property
+    def action(self) -> Action:
+        return Action.CONSENT
 
 
 @dataclass(frozen=True)
@@ -164,12 +208,20 @@ class NotifySet(Command):
     channels: tuple[str, ...]
     on: bool
 
+    @property
+    def action(self) -> Action:
+        return Action.NOTIFY
+
 
 @dataclass(frozen=True)
 class NotifyQuiet(Command):
     changes = True
     what = "have notification settings"
     span: tuple[str, str] | None
+
+    @property
+    def action(self) -> Action:
+        return Action.NOTIFY_QUIET
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,14 @@
 """The one entry every front end calls: text from a directory user in, a `Reply` out.
 
 It parses, checks access inside the same transaction that runs the command (so a change is
-authorised against the state it changes), maps domain errors to refusals in one place, and audits
-refused attempts to change something.
+authorised against the state it changes), maps domain errors to refusals in one place, audits
+refused attempts to change something, and turns an unexpected failure into a polite reply with a
+short reference that is also in the log line.
 """
 
 import logging
-import re
+import secrets
 from dataclasses import dataclass
-from datetime import datetime
-
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
 
 from bot import commands as c
 from bot.grammar import parse
@@ -21,12 +18,25 @@ from bot.reply import Reply
 from integration import audit
 from integration.access import authorize, sign_in
 from integration.clock import Clock
-from integration.errors import MesbotError, PermissionDenied
+from integration.errors import MesbotError, PermissionDenied, StoreBusy
+from storage import claims
 from storage.engine import Store
-from storage.errors import StoreBusy
-from storage.models import Claim
+from storage.states import AuditOutcome
 
 log = logging.getLogger(__name__)
+
+ALREADY_DONE = "This change was already confirmed; it was applied once."
+ACTOR_MAX = 254  # the longest e-mail address; a longer "actor" is cut before it reaches the audit log
+
+
+def failed(log: logging.Logger, what: str) -> Reply:
+    """Log the exception being handled with a short reference and answer with that reference."""
+    reference = secrets.token_hex(4)
+    log.exception("%s failed [ref %s]", what, reference)
+    return Reply.refused(
+        f"Something went wrong on mesbot's side (reference {reference}); it has been logged. Try again; "
+        "if you were changing something, `audit` shows whether it was applied."
+    )
 
 
 @dataclass(frozen=True)
@@ -51,48 +61,46 @@ class Console:
                 ok=True, text=ALREADY_DONE, data={"applied": False, "duplicate": True}, command="once"
             )
         except PermissionDenied as error:
-            if command.changes:
-                self._audit_denied(email, command)
+            self._audit_denied(email, command, text)
             return Reply.refused(str(error))
         except MesbotError as error:
             return Reply.refused(str(error))
+        except Exception:
+            return failed(log, f"command {type(command).__name__}")
+
+    def refuse(self, actor: str, text: str, reason: str) -> Reply:
+        """A front end could not tell who is asking (e.g. a Slack profile without e-mail): refuse
+        with `reason`, and audit it when `text` was an attempt to change something."""
+        try:
+            command = parse(text)
+        except MesbotError:
+            return Reply.refused(reason)
+        self._audit_denied(actor, command, text)
+        return Reply.refused(reason)
 
     def _execute(self, email: str, command: c.Command, once: str | None) -> Reply:
         session_scope = self.store.write if command.changes else self.store.read
         with session_scope() as session:
             actor, subscription = sign_in(session, email)
             authorize(session, actor, command.needs(), subscription, command.what)
-            if once is not None:
-                _claim(session, once, self.clock.now())
+            if once is not None and not claims.claim_in(session, once, self.clock.now()):
+                raise AlreadyDone(once)
             return HANDLERS[type(command)](command, Request(session, actor, self.clock.now()))
 
-    def _audit_denied(self, email: str, command: c.Command) -> None:
+    def _audit_denied(self, actor: str, command: c.Command, text: str) -> None:
+        if command.action is None:
+            return
+        who = actor.strip().lower()[:ACTOR_MAX] or "(nobody)"
+        change = audit.Change(command.action, None, {"command": text.strip()})
         try:
             with self.store.write() as session:
-                change = audit.Change(_action_name(command), None, {"command": repr(command)})
                 audit.record(
-                    session, at=self.clock.now(), actor=email.lower(), change=change, outcome="denied"
+                    session, at=self.clock.now(), actor=who, change=change, outcome=AuditOutcome.DENIED
                 )
         except StoreBusy:
             # The refusal still reaches the user; a busy store must not turn it into an error.
-            log.warning("store busy: denied %s by %s not audited", _action_name(command), email)
+            log.warning("store busy: denied %s by %s not audited", command.action, who)
 
 
 class AlreadyDone(Exception):
     """The `once` key was claimed by an earlier, successful run."""
-
-
-ALREADY_DONE = "This change was already confirmed; it was applied once."
-
-
-def _claim(session: Session, key: str, now: datetime) -> None:
-    try:
-        with session.begin_nested():
-            session.add(Claim(key=key, claimed_at=now))
-    except IntegrityError:
-        raise AlreadyDone(key) from None
-
-
-def _action_name(command: c.Command) -> str:
-    """`RiskSet` → `risk.set`, the naming the audit log uses."""
-    return re.sub(r"(?<!^)(?=[A-Z])", ".", type(command).__name__).lower()

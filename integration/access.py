@@ -7,9 +7,13 @@ from sqlalchemy import and_, or_
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four entities
 from sqlmodel import Session, col
 
-from integration.errors import ConsentRequired, NotFound, PermissionDenied
+from integration.errors import ConsentRequired, PermissionDenied
 from integration.validation import is_email, show
 from storage.models import DirectoryGroup, DirectoryUser, GroupMembership, Subscription
+
+
+class UnknownUser(PermissionDenied):
+    """The e-mail address is not a directory user's, so nothing can be allowed."""
 
 
 class Role(StrEnum):
@@ -50,7 +54,7 @@ def sign_in(session: Session, email: str) -> tuple[Actor, Subscription]:
     that decided it — one query."""
     address = email.strip().lower()
     if not is_email(address):  # also keeps NUL and other control characters away from the database
-        raise NotFound(f"`{show(email)}` is not an e-mail address; act as a directory user's address.")
+        raise UnknownUser(f"`{show(email)}` is not an e-mail address; act as a directory user's address.")
     in_access_group = and_(
         col(GroupMembership.user_id) == DirectoryUser.id,
         or_(
@@ -74,7 +78,7 @@ def sign_in(session: Session, email: str) -> tuple[Actor, Subscription]:
     )
     rows = session.execute(query).all()
     if not rows:
-        raise NotFound(
+        raise UnknownUser(
             f"`{show(email)}` is not a user in the directory, so mesbot cannot tell what you may do. "
             "Check the address, or ask an admin to sync the directory."
         )

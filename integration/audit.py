@@ -7,6 +7,7 @@ from typing import Any
 from sqlmodel import Session, SQLModel, col, select
 
 from storage.models import AuditEntry
+from storage.states import AuditOutcome
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ def record(
     at: datetime,
     actor: str,
     change: Change,
-    outcome: str = "applied",
+    outcome: AuditOutcome = AuditOutcome.APPLIED,
 ) -> None:
     session.add(
         AuditEntry(

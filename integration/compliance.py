@@ -8,6 +8,7 @@ deleted devices are outside compliance (`not enrolled`) and are not counted.
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy import ColumnElement, distinct, func
 from sqlmodel import Session, col, select
@@ -15,8 +16,16 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from integration.levels import RiskLevel
 from storage.models import Device, Threat
+from storage.states import ActivationStatus, ProtectionStatus, ThreatStatus
 
-ACTIVE = ("ACTIVATED",)
+
+class Compliance(StrEnum):
+    """A device's compliance as Intune sees it."""
+
+    COMPLIANT = "compliant"
+    NONCOMPLIANT = "noncompliant"
+    PENDING = "pending"  # enrolled, app not activated yet
+    NOT_ENROLLED = "not enrolled"  # deactivated or deleted: outside the counts
 
 
 def hot_classifications(levels: Mapping[str, RiskLevel], policy: RiskLevel) -> set[str]:
@@ -29,16 +38,15 @@ def hot_classifications(levels: Mapping[str, RiskLevel], policy: RiskLevel) -> s
     }
 
 
-def device_compliance(device: Device, open_risks: Iterable[RiskLevel], policy: RiskLevel) -> str:
-    """`compliant`, `noncompliant`, `pending` or `not enrolled` for one device."""
-    if device.activation_status == "PENDING":
-        return "pending"
-    if device.activation_status != "ACTIVATED":
-        return "not enrolled"
-    if device.protection_status != "PROTECTED":
-        return "noncompliant"
+def device_compliance(device: Device, open_risks: Iterable[RiskLevel], policy: RiskLevel) -> Compliance:
+    if device.activation_status == ActivationStatus.PENDING:
+        return Compliance.PENDING
+    if device.activation_status != ActivationStatus.ACTIVATED:
+        return Compliance.NOT_ENROLLED
+    if device.protection_status != ProtectionStatus.PROTECTED:
+        return Compliance.NONCOMPLIANT
     hot = any(level is not RiskLevel.NONE and level.rank >= policy.rank for level in open_risks)
-    return "noncompliant" if hot else "compliant"
+    return Compliance.NONCOMPLIANT if hot else Compliance.COMPLIANT
 
 
 @dataclass(frozen=True)
@@ -78,21 +86,22 @@ def enrollment_counts(
     )
     if owners is not None:
         by_state = by_state.where(owners)
-    tally: dict[tuple[str, str], int] = {
-        (activation, protection): count for activation, protection, count in session.exec(by_state).all()
+    tally: dict[tuple[ActivationStatus, ProtectionStatus], int] = {
+        (ActivationStatus(activation), ProtectionStatus(protection)): count
+        for activation, protection, count in session.exec(by_state).all()
     }
 
-    def total(activation: str, protection: str | None = None) -> int:
+    def total(activation: ActivationStatus, protection: ProtectionStatus | None = None) -> int:
         return sum(n for (a, p), n in tally.items() if a == activation and protection in (None, p))
 
-    activated = total("ACTIVATED")
-    unprotected = activated - total("ACTIVATED", "PROTECTED")
+    activated = total(ActivationStatus.ACTIVATED)
+    unprotected = activated - total(ActivationStatus.ACTIVATED, ProtectionStatus.PROTECTED)
     with_threat = _protected_with_open_threat(session, hot_classifications(levels, policy), owners)
     return EnrollmentCounts(
-        pending=total("PENDING"),
+        pending=total(ActivationStatus.PENDING),
         activated=activated,
-        deactivated=total("DEACTIVATED") + total("DELETED"),
-        disconnected=total("ACTIVATED", "DISCONNECTED"),
+        deactivated=total(ActivationStatus.DEACTIVATED) + total(ActivationStatus.DELETED),
+        disconnected=total(ActivationStatus.ACTIVATED, ProtectionStatus.DISCONNECTED),
         compliant=activated - unprotected - with_threat,
         noncompliant=unprotected + with_threat,
     )
@@ -104,10 +113,10 @@ def protected_with_open_threat(classes: set[str]) -> SelectOfScalar[str]:
         select(col(Threat.device_id))
         .join(Device, col(Device.id) == Threat.device_id)
         .where(
-            col(Threat.status) == "OPEN",
+            col(Threat.status) == ThreatStatus.OPEN,
             col(Threat.classification).in_(sorted(classes)),
-            col(Device.activation_status) == "ACTIVATED",
-            col(Device.protection_status) == "PROTECTED",
+            col(Device.activation_status) == ActivationStatus.ACTIVATED,
+            col(Device.protection_status) == ProtectionStatus.PROTECTED,
         )
     )
 

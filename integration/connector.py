@@ -5,7 +5,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from integration import audit, connector_errors, tenant
+from integration import actions, audit, connector_errors, tenant
+from integration.actions import Action
 from integration.enrollment import find_group
 from integration.errors import InvalidInput
 from integration.validation import show
@@ -45,7 +46,9 @@ def snapshot(session: Session) -> dict[str, Any]:
 def set_field(session: Session, field: str, value: Any, *, actor: str, at: datetime) -> bool:
     """Set one connector field; returns False (and writes nothing) when it already had that value."""
     connector = tenant.connector(session)
-    return audit.set_field(session, connector, field, value, action=f"connector.{field}", actor=actor, at=at)
+    return audit.set_field(
+        session, connector, field, value, action=actions.connector_field(field), actor=actor, at=at
+    )
 
 
 def set_sync(session: Session, which: str, on: bool, *, actor: str, at: datetime) -> bool:
@@ -76,7 +79,9 @@ def add_group(session: Session, name: str, *, actor: str, at: datetime) -> str:
         session,
         at=at,
         actor=actor,
-        change=audit.Change("connector.groups.add", {"groups": before}, {"groups": [*before, group.name]}),
+        change=audit.Change(
+            Action.CONNECTOR_GROUP_ADD, {"groups": before}, {"groups": [*before, group.name]}
+        ),
     )
     return group.name
 
@@ -96,7 +101,7 @@ def remove_group(session: Session, name: str, *, actor: str, at: datetime) -> st
         at=at,
         actor=actor,
         change=audit.Change(
-            "connector.groups.remove",
+            Action.CONNECTOR_GROUP_REMOVE,
             {"groups": before},
             {"groups": [g for g in before if g != name]},
         ),

@@ -5,16 +5,18 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, func
 from sqlmodel import Session, col, select
 
-from integration.compliance import device_compliance
+from integration.compliance import Compliance, device_compliance
 from integration.levels import RiskLevel, security_status
+from integration.tenant import stamp
 from storage.models import Classification, Device, DirectoryGroup, DirectoryUser, GroupMembership, Threat
+from storage.states import ActivationStatus, ProtectionStatus, SecurityStatus, ThreatStatus
 
 # Which devices a state name in `enrollment pending|disconnected` selects.
 STATE_FILTERS: dict[str, tuple[ColumnElement[bool], ...]] = {
-    "pending": (col(Device.activation_status) == "PENDING",),
+    "pending": (col(Device.activation_status) == ActivationStatus.PENDING,),
     "disconnected": (
-        col(Device.activation_status) == "ACTIVATED",
-        col(Device.protection_status) == "DISCONNECTED",
+        col(Device.activation_status) == ActivationStatus.ACTIVATED,
+        col(Device.protection_status) == ProtectionStatus.DISCONNECTED,
     ),
 }
 
@@ -28,9 +30,31 @@ class OpenThreat:
 @dataclass(frozen=True)
 class DeviceStatus:
     device: Device
-    compliance: str
-    security: str  # from the open threats at current risk levels
+    compliance: Compliance
+    security: SecurityStatus  # from the open threats at current risk levels
     open_threats: list[OpenThreat]
+
+
+def reason(status: DeviceStatus, policy: RiskLevel, disconnected_days: int) -> str:
+    """In plain words, why the device is (non)compliant — what a blocked owner wants to know."""
+    d = status.device
+    if status.compliance is Compliance.PENDING:
+        return "The Lookout for Work app has not been activated yet: install it, open it and sign in."
+    if status.compliance is Compliance.NOT_ENROLLED:
+        return f"The device is {d.activation_status.lower()} in Lookout."
+    if d.protection_status == ProtectionStatus.DISCONNECTED:
+        since = f" since {stamp(d.checkin_time)}" if d.checkin_time else ""
+        return (
+            f"No check-in{since} (disconnected after {disconnected_days} days): "
+            "open Lookout for Work to reconnect."
+        )
+    if d.protection_status == ProtectionStatus.UNINSTALLED:
+        return "Lookout for Work was uninstalled: reinstall and activate it."
+    if status.compliance is Compliance.NONCOMPLIANT:
+        worst = max(status.open_threats, key=lambda t: t.risk.rank)
+        threat, level = worst.threat.classification, worst.risk.value
+        return f"Open {threat} threat at {level} risk (blocked at {policy.value} or above)."
+    return "Protected, no open threat at or above the policy level."
 
 
 def owned_by(email: str) -> ColumnElement[bool]:
@@ -50,7 +74,7 @@ def in_group(group: DirectoryGroup) -> ColumnElement[bool]:
 def load(session: Session, which: ColumnElement[bool], policy: RiskLevel) -> list[DeviceStatus]:
     """Devices matching `which` with their open threats (each at its classification's current
     level) and compliance under `policy`: one indexed query."""
-    open_threat = and_(col(Threat.device_id) == Device.id, col(Threat.status) == "OPEN")
+    open_threat = and_(col(Threat.device_id) == Device.id, col(Threat.status) == ThreatStatus.OPEN)
     query = (
         select(Device, Threat, Classification.risk)
         .outerjoin(Threat, open_threat)

@@ -8,9 +8,11 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select, update
 
 from integration import audit, tenant
+from integration.actions import Action
 from integration.errors import InvalidInput, NotFound
 from integration.validation import show
 from storage.models import Device, DirectoryGroup
+from storage.states import ActivationStatus, ProtectionStatus
 
 
 def is_disconnected(checkin_time: datetime | None, now: datetime, days: int) -> bool:
@@ -30,20 +32,20 @@ def sweep(session: Session, now: datetime, days: int) -> SweepResult:
     went_silent = (
         update(Device)
         .where(
-            col(Device.activation_status) == "ACTIVATED",
-            col(Device.protection_status) == "PROTECTED",
+            col(Device.activation_status) == ActivationStatus.ACTIVATED,
+            col(Device.protection_status) == ProtectionStatus.PROTECTED,
             (col(Device.checkin_time) <= cutoff) | col(Device.checkin_time).is_(None),
         )
-        .values(protection_status="DISCONNECTED")
+        .values(protection_status=ProtectionStatus.DISCONNECTED)
     )
     came_back = (
         update(Device)
         .where(
-            col(Device.activation_status) == "ACTIVATED",
-            col(Device.protection_status) == "DISCONNECTED",
+            col(Device.activation_status) == ActivationStatus.ACTIVATED,
+            col(Device.protection_status) == ProtectionStatus.DISCONNECTED,
             col(Device.checkin_time) > cutoff,
         )
-        .values(protection_status="PROTECTED")
+        .values(protection_status=ProtectionStatus.PROTECTED)
     )
     silent = session.exec(went_silent).rowcount
     back = session.exec(came_back).rowcount
@@ -53,22 +55,25 @@ def sweep(session: Session, now: datetime, days: int) -> SweepResult:
 def check_in(device: Device, now: datetime) -> None:
     """The device reported in: a disconnected device is protected again."""
     device.checkin_time = now
-    if device.activation_status == "ACTIVATED" and device.protection_status == "DISCONNECTED":
-        device.protection_status = "PROTECTED"
+    if (
+        device.activation_status == ActivationStatus.ACTIVATED
+        and device.protection_status == ProtectionStatus.DISCONNECTED
+    ):
+        device.protection_status = ProtectionStatus.PROTECTED
 
 
 def activate(device: Device, now: datetime) -> None:
     """The Lookout for Work app was installed, opened and activated."""
-    if device.activation_status != "PENDING":
+    if device.activation_status != ActivationStatus.PENDING:
         raise InvalidInput(f"Device {device.id} is {device.activation_status.lower()}, not pending.")
-    device.activation_status = "ACTIVATED"
-    device.protection_status = "PROTECTED"
+    device.activation_status = ActivationStatus.ACTIVATED
+    device.protection_status = ProtectionStatus.PROTECTED
     device.activated_at = now
     device.checkin_time = now
 
 
 def deactivate(device: Device) -> None:
-    device.activation_status = "DEACTIVATED"
+    device.activation_status = ActivationStatus.DEACTIVATED
 
 
 def find_group(session: Session, name: str) -> DirectoryGroup:
@@ -106,7 +111,7 @@ def set_disconnected_days(session: Session, days: int, *, actor: str, at: dateti
         at=at,
         actor=actor,
         change=audit.Change(
-            "enrollment.disconnected_days",
+            Action.DISCONNECTED_DAYS,
             {"disconnected_days": before},
             {
                 "disconnected_days": days,

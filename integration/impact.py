@@ -13,9 +13,11 @@ from sqlalchemy import except_, func
 from sqlmodel import Session, col, select, update
 
 from integration import audit, tenant
+from integration.actions import Action
 from integration.compliance import count_devices, hot_classifications, protected_with_open_threat
 from integration.levels import RiskLevel
 from storage.models import Classification, CompliancePolicy, Threat
+from storage.states import ThreatStatus
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,9 @@ class Impact:
         return asdict(self)
 
 
+ZERO = Impact(0, 0, 0)
+
+
 @dataclass(frozen=True)
 class RiskChange:
     """New levels for some classifications and/or a new policy level."""
@@ -36,45 +41,74 @@ class RiskChange:
     policy: RiskLevel | None = None
 
 
-def preview(session: Session, change: RiskChange) -> Impact:
-    levels = tenant.risk_levels(session)
-    policy = tenant.policy_level(session)
-    changed = {name: level for name, level in change.levels.items() if levels[name] is not level}
-    old_hot = hot_classifications(levels, policy)
-    new_hot = hot_classifications({**levels, **changed}, change.policy or policy)
+@dataclass(frozen=True)
+class RiskState:
+    """The catalogue's current levels and the policy: read once per command, passed along."""
+
+    levels: Mapping[str, RiskLevel]
+    policy: RiskLevel
+
+    def differences(self, change: RiskChange) -> RiskChange:
+        """Only the parts of `change` that differ from this state."""
+        levels = {name: level for name, level in change.levels.items() if self.levels[name] is not level}
+        policy = change.policy if change.policy is not self.policy else None
+        return RiskChange(levels, policy)
+
+    def changes_anything(self, change: RiskChange) -> bool:
+        differences = self.differences(change)
+        return bool(differences.levels) or differences.policy is not None
+
+
+def current(session: Session) -> RiskState:
+    return RiskState(tenant.risk_levels(session), tenant.policy_level(session))
+
+
+def preview(session: Session, change: RiskChange, state: RiskState | None = None) -> Impact:
+    state = state or current(session)
+    changed = state.differences(change)
+    old_hot = hot_classifications(state.levels, state.policy)
+    new_hot = hot_classifications({**state.levels, **changed.levels}, changed.policy or state.policy)
     return Impact(
         newly_noncompliant=_devices_gaining(session, new_hot, old_hot),
         newly_compliant=_devices_gaining(session, old_hot, new_hot),
-        open_threats=_open_threats(session, set(changed)),
+        open_threats=_open_threats(session, set(changed.levels)),
     )
 
 
-def apply(session: Session, change: RiskChange, *, actor: str, at: datetime, action: str) -> Impact:
-    """Make the change, audit it, and return its impact (computed before the change, same txn)."""
-    impact = preview(session, change)
-    levels = tenant.risk_levels(session)
+def apply(
+    session: Session,
+    change: RiskChange,
+    state: RiskState | None = None,
+    *,
+    actor: str,
+    at: datetime,
+    action: Action,
+) -> Impact:
+    """Make the change, audit it, and return its impact (computed before the change, in the same
+    transaction). A change that changes nothing writes nothing and has no impact."""
+    state = state or current(session)
+    changed = state.differences(change)
+    if not changed.levels and changed.policy is None:
+        return ZERO
+    impact = preview(session, changed, state)
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
-    for name, level in sorted(change.levels.items()):
-        if levels[name] is not level:
-            before[name], after[name] = levels[name].value, level.value
-            session.exec(
-                update(Classification).where(col(Classification.name) == name).values(risk=level.value)
-            )
-    if change.policy is not None:
-        policy = session.get(CompliancePolicy, 1)
-        assert policy is not None
-        if policy.noncompliant_at != change.policy.value:
-            before["policy"], after["policy"] = policy.noncompliant_at, change.policy.value
-            policy.noncompliant_at = change.policy.value
-            session.add(policy)
-    if after:
-        audit.record(
-            session,
-            at=at,
-            actor=actor,
-            change=audit.Change(action, before, {**after, "impact": impact.as_dict()}),
+    for name, level in sorted(changed.levels.items()):
+        before[name], after[name] = state.levels[name].value, level.value
+        session.exec(update(Classification).where(col(Classification.name) == name).values(risk=level))
+    if changed.policy is not None:
+        before["policy"], after["policy"] = state.policy.value, changed.policy.value
+        session.exec(
+            update(CompliancePolicy)
+            .where(col(CompliancePolicy.id) == 1)
+            .values(noncompliant_at=changed.policy)
         )
+    audit.record(
+        session,
+        at=at,
+        actor=actor,
+        change=audit.Change(action, before, {**after, "impact": impact.as_dict()}),
+    )
     return impact
 
 
@@ -87,7 +121,7 @@ def _devices_gaining(session: Session, gained: set[str], held: set[str]) -> int:
     if not held:
         return count_devices(session, candidates)
     still_held = select(col(Threat.device_id)).where(
-        col(Threat.status) == "OPEN", col(Threat.classification).in_(sorted(held))
+        col(Threat.status) == ThreatStatus.OPEN, col(Threat.classification).in_(sorted(held))
     )
     # A set difference reads each side once; NOT EXISTS per candidate threat would probe the index
     # once per held classification (`policy set low` at 1,000,000 devices: 1.5 s instead of 0.5 s).
@@ -101,6 +135,6 @@ def _open_threats(session: Session, classes: set[str]) -> int:
     query = (
         select(func.count())
         .select_from(Threat)
-        .where(Threat.status == "OPEN", col(Threat.classification).in_(sorted(classes)))
+        .where(col(Threat.status) == ThreatStatus.OPEN, col(Threat.classification).in_(sorted(classes)))
     )
     return int(session.exec(query).one())

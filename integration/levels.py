@@ -1,22 +1,8 @@
 """Risk levels, their order, and how a compliance policy reads in Intune's words."""
 
-from enum import StrEnum
+from storage.states import RiskLevel, SecurityStatus
 
-
-class RiskLevel(StrEnum):
-    """A classification's risk level (Lookout's `ADVISORY`/`NONE` both mean `none`, DESIGN §8)."""
-
-    NONE = "none"
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-
-    @property
-    def rank(self) -> int:
-        return _RANK[self]
-
-
-_RANK = {RiskLevel.NONE: 0, RiskLevel.LOW: 1, RiskLevel.MEDIUM: 2, RiskLevel.HIGH: 3}
+__all__ = ["POLICY_LEVELS", "RiskLevel", "intune_threat_level", "security_status"]
 
 # Levels a compliance policy can make noncompliant at; `none` would block every device.
 POLICY_LEVELS = (RiskLevel.HIGH, RiskLevel.MEDIUM, RiskLevel.LOW)
@@ -35,6 +21,14 @@ def intune_threat_level(noncompliant_at: RiskLevel) -> str:
     return _INTUNE_AT_OR_UNDER[noncompliant_at]
 
 
-def security_status(level: RiskLevel) -> str:
+def security_status(level: RiskLevel) -> SecurityStatus:
     """Lookout's `security_status` for a device whose highest open threat is at `level`."""
-    return "SECURE" if level is RiskLevel.NONE else f"THREATS_{level.value.upper()}"
+    return _SECURITY[level]
+
+
+_SECURITY = {
+    RiskLevel.NONE: SecurityStatus.SECURE,
+    RiskLevel.LOW: SecurityStatus.THREATS_LOW,
+    RiskLevel.MEDIUM: SecurityStatus.THREATS_MEDIUM,
+    RiskLevel.HIGH: SecurityStatus.THREATS_HIGH,
+}

@@ -6,6 +6,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from integration import audit
+from integration.actions import Action
 from storage.models import NotificationPreference, QuietHours
 
 CATEGORIES = ("threat-high", "threat-medium", "threat-low", "connector-errors", "digest")
@@ -56,7 +57,7 @@ def set_preferences(
             session,
             at=at,
             actor=actor,
-            change=audit.Change("notify", _diff(before, after), _diff(after, before)),
+            change=audit.Change(Action.NOTIFY, _diff(before, after), _diff(after, before)),
         )
 
 
@@ -77,7 +78,7 @@ def set_quiet_hours(
             session,
             at=at,
             actor=actor,
-            change=audit.Change("notify.quiet", {"quiet": before}, {"quiet": after}),
+            change=audit.Change(Action.NOTIFY_QUIET, {"quiet": before}, {"quiet": after}),
         )
 
 

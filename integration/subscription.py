@@ -5,7 +5,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from integration import audit, tenant
+from integration import actions, audit, tenant
+from integration.actions import Action
 from integration.errors import InvalidInput
 from integration.validation import guid
 from storage.models import DirectoryGroup
@@ -49,7 +50,9 @@ def set_field(session: Session, which: str, text: str, *, actor: str, at: dateti
     else:
         value = guid(label, text)
     sub = tenant.subscription(session)
-    return audit.set_field(session, sub, field, value, action=f"subscription.{which}", actor=actor, at=at)
+    return audit.set_field(
+        session, sub, field, value, action=actions.subscription_field(which), actor=actor, at=at
+    )
 
 
 def grant_consent(session: Session, *, actor: str, at: datetime) -> bool:
@@ -63,6 +66,6 @@ def grant_consent(session: Session, *, actor: str, at: datetime) -> bool:
         session,
         at=at,
         actor=actor,
-        change=audit.Change("subscription.consent", {"granted": False}, {"granted": True, "by": actor}),
+        change=audit.Change(Action.CONSENT, {"granted": False}, {"granted": True, "by": actor}),
     )
     return True

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import TypeVar
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from integration.catalogue import CATALOGUE
 from integration.levels import RiskLevel
@@ -26,7 +26,7 @@ def ensure_defaults(session: Session) -> None:
     known = set(session.exec(select(Classification.name)).all())
     for entry in CATALOGUE.values():
         if entry.name not in known:
-            risk = entry.default_risk.value
+            risk = entry.default_risk
             session.add(
                 Classification(name=entry.name, category=entry.category, default_risk=risk, risk=risk)
             )
@@ -53,13 +53,19 @@ def enrollment_settings(session: Session) -> EnrollmentSettings:
 
 
 def policy_level(session: Session) -> RiskLevel:
-    return RiskLevel(_one(session, CompliancePolicy).noncompliant_at)
+    return _one(session, CompliancePolicy).noncompliant_at
 
 
 def risk_levels(session: Session) -> dict[str, RiskLevel]:
     """Every classification's current risk level."""
     rows = session.exec(select(Classification.name, Classification.risk)).all()
     return {name: RiskLevel(risk) for name, risk in rows}
+
+
+def classifications(session: Session) -> list[Classification]:
+    """The catalogue as stored, by category then name (`risk list`)."""
+    query = select(Classification).order_by(col(Classification.category), col(Classification.name))
+    return list(session.exec(query).all())
 
 
 def stamp(when: datetime | None) -> str | None:

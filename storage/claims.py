@@ -4,19 +4,28 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from storage.engine import Store
 from storage.models import Claim
 
 
-def claim(store: Store, key: str, now: datetime) -> bool:
-    """True for the first caller with `key`, False for every later one (any process)."""
+def claim_in(session: Session, key: str, now: datetime) -> bool:
+    """Claim `key` inside the caller's transaction (a savepoint): True for the first caller, False
+    when it was taken. The claim commits or rolls back with the caller's change, so a failed change
+    leaves the key free."""
     try:
-        with store.write() as session:
+        with session.begin_nested():
             session.add(Claim(key=key, claimed_at=now))
     except IntegrityError:
         return False
     return True
+
+
+def claim(store: Store, key: str, now: datetime) -> bool:
+    """`claim_in` in a transaction of its own: True for the first caller with `key` (any process)."""
+    with store.write() as session:
+        return claim_in(session, key, now)
 
 
 def is_claimed(store: Store, key: str) -> bool:

@@ -1,25 +1,31 @@
-"""`audit [N]`: the last N audit entries, newest first."""
+"""`audit [N]`: the last N audit entries, newest first, each change in words."""
 
 from bot.commands import Audit
 from bot.handlers.context import Request
 from bot.reply import Reply
 from integration import audit, tenant
+from integration.audit_words import describe
+from storage.states import AuditOutcome
 
 
 def handle(command: Audit, request: Request) -> Reply:
+    found = audit.recent(request.session, command.limit)
     entries = [
         {
             "at": tenant.stamp(e.at),
             "actor": e.actor,
             "action": e.action,
-            "outcome": e.outcome,
+            "outcome": e.outcome.value,
             "before": e.before,
             "after": e.after,
         }
-        for e in audit.recent(request.session, command.limit)
+        for e in found
     ]
-    lines = [f"Last {len(entries)} audit entries:"] if entries else ["The audit log is empty."]
-    for e in entries:
-        denied = " (DENIED)" if e["outcome"] == "denied" else ""
-        lines.append(f"• {e['at']} {e['actor']} {e['action']}{denied}: {e['before']} → {e['after']}")
+    if not found:
+        lines = ["The audit log is empty."]
+    else:
+        lines = ["Last entry:" if len(found) == 1 else f"Last {len(found)} entries:"]
+    for entry, shown in zip(found, entries, strict=True):
+        denied = " (DENIED)" if entry.outcome == AuditOutcome.DENIED else ""
+        lines.append(f"• {shown['at']} {entry.actor}{denied}: {describe(entry)}")
     return Reply(ok=True, text="\n".join(lines), data={"entries": entries}, command="audit")

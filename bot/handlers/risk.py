@@ -1,22 +1,19 @@
 """`risk list|set|reset` and `policy [set]`: the catalogue, and changes with an impact preview first."""
 
-from sqlmodel import col, select
-
 from bot.commands import PolicySet, PolicyShow, RiskList, RiskReset, RiskSet
 from bot.handlers.context import Request
 from bot.reply import Reply
 from integration import impact, tenant
 from integration.catalogue import CATALOGUE
-from integration.impact import Impact, RiskChange
+from integration.impact import Impact, RiskChange, RiskState
 from integration.levels import RiskLevel, intune_threat_level
-from storage.models import Classification
 
 
 def risk_list(command: RiskList, request: Request) -> Reply:
-    query = select(Classification).order_by(col(Classification.category), col(Classification.name))
-    rows = request.session.exec(query).all()
+    rows = tenant.classifications(request.session)
     data = [
-        {"name": r.name, "category": r.category, "risk": r.risk, "default_risk": r.default_risk} for r in rows
+        {"name": r.name, "category": r.category, "risk": r.risk.value, "default_risk": r.default_risk.value}
+        for r in rows
     ]
     lines = [
         "Risk levels (* = changed from the default; defaults are mesbot's except OUT_OF_DATE_OS, Lookout's):"
@@ -32,27 +29,26 @@ def risk_list(command: RiskList, request: Request) -> Reply:
 
 
 def risk_set(command: RiskSet, request: Request) -> Reply:
+    state = impact.current(request.session)
     change = RiskChange({command.classification: command.level})
-    current = tenant.risk_levels(request.session)[command.classification]
+    current = state.levels[command.classification]
     what = f"{command.classification} {current.value} → {command.level.value}"
     yes = f"risk set {command.classification} {command.level.value} --yes"
-    return _preview_or_apply(request, change, what, yes, command.confirmed, "risk set", "risk.set")
+    return _preview_or_apply(request, state, change, what, yes, command, "risk set")
 
 
 def risk_reset(command: RiskReset, request: Request) -> Reply:
-    levels = tenant.risk_levels(request.session)
+    state = impact.current(request.session)
     names = [command.classification] if command.classification else sorted(CATALOGUE)
     defaults = {name: CATALOGUE[name].default_risk for name in names}
-    changes = {name: level for name, level in defaults.items() if levels[name] is not level}
+    changes = {name: level for name, level in defaults.items() if state.levels[name] is not level}
     target = command.classification or "all"
     if command.classification:
-        what = f"{target} {levels[target].value} → default {defaults[target].value}"
+        what = f"{target} {state.levels[target].value} → default {defaults[target].value}"
     else:
         what = f"{len(changes)} classification{'s' if len(changes) != 1 else ''} back to their defaults"
     yes = f"risk reset {target} --yes"
-    return _preview_or_apply(
-        request, RiskChange(changes), what, yes, command.confirmed, "risk reset", "risk.reset"
-    )
+    return _preview_or_apply(request, state, RiskChange(changes), what, yes, command, "risk reset")
 
 
 def policy_show(command: PolicyShow, request: Request) -> Reply:
@@ -61,18 +57,12 @@ def policy_show(command: PolicyShow, request: Request) -> Reply:
 
 
 def policy_set(command: PolicySet, request: Request) -> Reply:
-    current = tenant.policy_level(request.session)
+    state = impact.current(request.session)
+    current = state.policy
     change = RiskChange({}, policy=command.level)
     what = f"noncompliant at {current.value} → {command.level.value} or above"
-    reply = _preview_or_apply(
-        request,
-        change,
-        what,
-        f"policy set {command.level.value} --yes",
-        command.confirmed,
-        "policy set",
-        "policy.set",
-    )
+    yes = f"policy set {command.level.value} --yes"
+    reply = _preview_or_apply(request, state, change, what, yes, command, "policy set")
     level = command.level if reply.data.get("applied") else current
     return Reply(
         ok=True,
@@ -96,42 +86,41 @@ def _policy_text(level: RiskLevel) -> str:
 
 
 def _preview_or_apply(
-    request: Request, change: RiskChange, what: str, yes: str, confirmed: bool, command: str, action: str
+    request: Request,
+    state: RiskState,
+    change: RiskChange,
+    what: str,
+    yes: str,
+    command: RiskSet | RiskReset | PolicySet,
+    name: str,
 ) -> Reply:
     session = request.session
-    unchanged = not _changes_anything(request, change)
-    if unchanged:
-        zero = Impact(0, 0, 0)
+    if not state.changes_anything(change):
         return Reply(
             ok=True,
             text=f"Nothing to change: {what.split(' → ')[0]} is already set that way.",
-            data={"applied": False, "preview": zero.as_dict()},
-            command=command,
+            data={"applied": False, "preview": impact.ZERO.as_dict()},
+            command=name,
         )
-    if not confirmed:
-        preview = impact.preview(session, change)
+    if not command.confirmed:
+        preview = impact.preview(session, change, state)
         return Reply(
             ok=True,
             text=f"Preview: {what}\n{_impact_text(preview, applied=False)}\n"
             f"Nothing has changed yet. To apply: `{yes}`",
             data={"preview": preview.as_dict()},
-            command=command,
+            command=name,
             confirm=yes,
         )
-    applied = impact.apply(session, change, actor=request.actor.email, at=request.now, action=action)
+    applied = impact.apply(
+        session, change, state, actor=request.actor.email, at=request.now, action=command.action
+    )
     return Reply(
         ok=True,
         text=f"Applied: {what}\n{_impact_text(applied, applied=True)}",
         data={"applied": True, "preview": applied.as_dict()},
-        command=command,
+        command=name,
     )
-
-
-def _changes_anything(request: Request, change: RiskChange) -> bool:
-    levels = tenant.risk_levels(request.session)
-    if any(levels[name] is not level for name, level in change.levels.items()):
-        return True
-    return change.policy is not None and change.policy is not tenant.policy_level(request.session)
 
 
 def _impact_text(result: Impact, applied: bool) -> str:

@@ -9,6 +9,7 @@ from integration import devices, tenant
 from integration.devices import DeviceStatus
 from integration.errors import NotFound
 from integration.validation import show
+from storage.states import ProtectionStatus
 
 
 def handle(command: Status, request: Request) -> Reply:
@@ -27,9 +28,9 @@ def handle(command: Status, request: Request) -> Reply:
             )
         found, subject = [one], ""
     # the threshold is only quoted for a disconnected device: skip the query otherwise
-    disconnected = any(s.device.protection_status == "DISCONNECTED" for s in found)
+    disconnected = any(s.device.protection_status == ProtectionStatus.DISCONNECTED for s in found)
     days = tenant.enrollment_settings(session).disconnected_days if disconnected else 0
-    rows = [_device_data(status, days, policy.value, request) for status in found]
+    rows = [_device_data(status, devices.reason(status, policy, days)) for status in found]
     if not found:
         text = (
             f"{subject} no devices in Lookout. "
@@ -42,7 +43,7 @@ def handle(command: Status, request: Request) -> Reply:
     return Reply(ok=True, text=text, data={"devices": rows}, command="status")
 
 
-def _device_data(status: DeviceStatus, days: int, policy: str, request: Request) -> dict[str, Any]:
+def _device_data(status: DeviceStatus, reason: str) -> dict[str, Any]:
     d = status.device
     return {
         "id": d.id,
@@ -53,7 +54,7 @@ def _device_data(status: DeviceStatus, days: int, policy: str, request: Request)
         "protection": d.protection_status,
         "security": status.security,
         "compliance": status.compliance,
-        "reason": _reason(status, days, policy, request),
+        "reason": reason,
         "last_checkin": tenant.stamp(d.checkin_time),
         "open_threats": [
             {
@@ -66,25 +67,6 @@ def _device_data(status: DeviceStatus, days: int, policy: str, request: Request)
             for t in status.open_threats
         ],
     }
-
-
-def _reason(status: DeviceStatus, days: int, policy: str, request: Request) -> str:
-    """In plain words, why the device is (non)compliant — what a blocked owner wants to know."""
-    d = status.device
-    if status.compliance == "pending":
-        return "The Lookout for Work app has not been activated yet: install it, open it and sign in."
-    if status.compliance == "not enrolled":
-        return f"The device is {d.activation_status.lower()} in Lookout."
-    if d.protection_status == "DISCONNECTED":
-        since = f" since {tenant.stamp(d.checkin_time)}" if d.checkin_time else ""
-        return f"No check-in{since} (disconnected after {days} days): open Lookout for Work to reconnect."
-    if d.protection_status == "UNINSTALLED":
-        return "Lookout for Work was uninstalled: reinstall and activate it."
-    if status.compliance == "noncompliant":
-        worst = max(status.open_threats, key=lambda t: t.risk.rank)
-        threat, level = worst.threat.classification, worst.risk.value
-        return f"Open {threat} threat at {level} risk (blocked at {policy} or above)."
-    return "Protected, no open threat at or above the policy level."
 
 
 def _device_text(row: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 from integration.catalogue import CATALOGUE
 from integration.demo import data
 from integration.levels import RiskLevel, security_status
+from storage.states import ActivationStatus, Platform, ProtectionStatus, ThreatStatus
 
 
 def guid(rng: random.Random) -> str:
@@ -32,7 +33,7 @@ class Fleet:
             device = self._device(email, scenario)
             device_threats = self._threats(device, scenario)
             top = max(
-                (RiskLevel(t["risk"]) for t in device_threats if t["status"] == "OPEN"),
+                (t["risk"] for t in device_threats if t["status"] == ThreatStatus.OPEN),
                 key=lambda level: level.rank,
                 default=RiskLevel.NONE,
             )
@@ -48,26 +49,33 @@ class Fleet:
     def _device(self, email: str, scenario: str) -> dict[str, Any]:
         rng = self.rng
         ios = rng.random() < 0.55 if scenario == "random" else scenario == "healthy"
-        activation, protection = "ACTIVATED", "PROTECTED"
+        activation, protection = ActivationStatus.ACTIVATED, ProtectionStatus.PROTECTED
         if scenario == "random":
             roll = rng.random()
             activation = (
-                "PENDING"
+                ActivationStatus.PENDING
                 if roll < 0.08
-                else "DEACTIVATED"
+                else ActivationStatus.DEACTIVATED
                 if roll < 0.12
-                else "DELETED"
+                else ActivationStatus.DELETED
                 if roll < 0.13
                 else activation
             )
             roll = rng.random()
-            protection = "DISCONNECTED" if roll < 0.06 else "UNINSTALLED" if roll < 0.07 else protection
-        enrolled = self._ago(0, 30) if activation == "PENDING" else self._ago(40, 400)
+            if roll < 0.06:
+                protection = ProtectionStatus.DISCONNECTED
+            elif roll < 0.07:
+                protection = ProtectionStatus.UNINSTALLED
+        pending = activation == ActivationStatus.PENDING
+        enrolled = self._ago(0, 30) if pending else self._ago(40, 400)
         checkin = None
-        if activation != "PENDING":
-            checkin = {"PROTECTED": self._ago(0, 2.5), "DISCONNECTED": self._ago(31, 120)}.get(
-                protection, self._ago(5, 60)
-            )
+        if not pending:
+            # all three are drawn, whichever is used: the draws of a seed stay in the same order
+            by_state = {
+                ProtectionStatus.PROTECTED: self._ago(0, 2.5),
+                ProtectionStatus.DISCONNECTED: self._ago(31, 120),
+            }
+            checkin = by_state.get(protection, self._ago(5, 60))
         first = email.split(".")[0].split("@")[0].capitalize()
         if ios:
             manufacturer, model = "Apple", rng.choice(data.IOS_MODELS)
@@ -82,12 +90,12 @@ class Fleet:
             "id": guid(rng),
             "owner_email": email,
             "name": f"{first}'s {model}",
-            "platform": "IOS" if ios else "ANDROID",
+            "platform": Platform.IOS if ios else Platform.ANDROID,
             "activation_status": activation,
-            "protection_status": protection if activation != "PENDING" else "PROTECTED",
+            "protection_status": ProtectionStatus.PROTECTED if pending else protection,
             "checkin_time": checkin,
             "activated_at": None
-            if activation == "PENDING"
+            if activation == ActivationStatus.PENDING
             else enrolled + timedelta(hours=rng.randint(1, 72)),
             "enrolled_at": enrolled,
             "os_version": os_version,
@@ -99,22 +107,22 @@ class Fleet:
 
     def _threats(self, device: dict[str, Any], scenario: str) -> list[dict[str, Any]]:
         if scenario == "trojan":
-            return [self._threat(device, "TROJAN", "OPEN", app="Flashlight Pro")]
-        if scenario != "random" or device["activation_status"] == "PENDING":
+            return [self._threat(device, "TROJAN", ThreatStatus.OPEN, app="Flashlight Pro")]
+        if scenario != "random" or device["activation_status"] == ActivationStatus.PENDING:
             return []
         rng = self.rng
         roll = rng.random()
         open_count = 1 if roll < 0.13 else rng.randint(2, 4) if roll < 0.16 else 0
-        rows = [self._threat(device, self._classification(), "OPEN") for _ in range(open_count)]
+        rows = [self._threat(device, self._classification(), ThreatStatus.OPEN) for _ in range(open_count)]
         if rng.random() < 0.2:
-            rows.append(self._threat(device, self._classification(), "RESOLVED"))
+            rows.append(self._threat(device, self._classification(), ThreatStatus.RESOLVED))
         return rows
 
     def _classification(self) -> str:
         return self.rng.choices(self.classifications, cum_weights=self.cum_weights)[0]
 
     def _threat(
-        self, device: dict[str, Any], name: str, status: str, app: str | None = None
+        self, device: dict[str, Any], name: str, status: ThreatStatus, app: str | None = None
     ) -> dict[str, Any]:
         rng = self.rng
         entry = CATALOGUE[name]
@@ -124,10 +132,12 @@ class Fleet:
             "device_id": device["id"],
             "status": status,
             "classification": name,
-            "risk": entry.default_risk.value,
+            "risk": entry.default_risk,
             "type": data.THREAT_TYPES[entry.category],
             "detected_at": detected,
-            "resolved_at": detected + timedelta(hours=rng.randint(1, 48)) if status == "RESOLVED" else None,
+            "resolved_at": (
+                detected + timedelta(hours=rng.randint(1, 48)) if status == ThreatStatus.RESOLVED else None
+            ),
             "app_name": None,
             "package_name": None,
             "path": None,

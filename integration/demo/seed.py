@@ -15,6 +15,7 @@ from sqlalchemy import delete, text
 from sqlmodel import Session, SQLModel, select
 
 from integration import tenant
+from integration.actions import Action
 from integration.demo import data
 from integration.demo.fleet import Fleet, guid
 from storage.models import (
@@ -27,6 +28,7 @@ from storage.models import (
     NotificationPreference,
     Threat,
 )
+from storage.states import AuditOutcome
 
 _T = TypeVar("_T")
 FIXED_USERS = 3  # admin, analyst, alice: the first rows of the directory
@@ -77,8 +79,8 @@ def seed(
         AuditEntry(
             at=now,
             actor="mesbot",
-            action="demo.seed",
-            outcome="applied",
+            action=Action.DEMO_SEED,
+            outcome=AuditOutcome.APPLIED,
             after={"users": users, "devices": devices, "seed": seed},
         )
     )

@@ -6,12 +6,14 @@ from datetime import datetime
 from sqlmodel import Session
 
 from integration import audit, tenant
+from integration.actions import Action
 from integration.catalogue import CATALOGUE, classification_name
 from integration.demo import data
 from integration.errors import InvalidInput, NotFound
 from integration.levels import RiskLevel, security_status
 from integration.validation import show
 from storage.models import Device, Threat
+from storage.states import ActivationStatus, SecurityStatus, ThreatStatus
 
 MAX_COUNT = 10_000
 
@@ -34,7 +36,7 @@ def inject(
     device = session.get(Device, device_id.strip().lower())
     if device is None:
         raise NotFound(f"No device has the ID `{show(device_id)}` (`mesbot ask … status EMAIL` lists IDs).")
-    if device.activation_status != "ACTIVATED":
+    if device.activation_status != ActivationStatus.ACTIVATED:
         raise InvalidInput(
             f"Device {device.id} is {device.activation_status.lower()}: "
             "only activated devices report threats."
@@ -46,9 +48,9 @@ def inject(
         Threat(
             id=str(uuid.uuid4()),
             device_id=device.id,
-            status="OPEN",
+            status=ThreatStatus.OPEN,
             classification=name,
-            risk=risk.value,
+            risk=risk,
             type=data.THREAT_TYPES[entry.category],
             detected_at=now,
             app_name=f"{base} #{n}" if base and numbered else base,
@@ -64,12 +66,19 @@ def inject(
         at=now,
         actor="demo",
         change=audit.Change(
-            "demo.threat", None, {"device": device.id, "classification": name, "count": count}
+            Action.DEMO_THREAT, None, {"device": device.id, "classification": name, "count": count}
         ),
     )
     return threats
 
 
 def _reported_level(device: Device) -> RiskLevel:
-    status = device.security_status
-    return RiskLevel.NONE if status == "SECURE" else RiskLevel(status.removeprefix("THREATS_").lower())
+    return _REPORTED[device.security_status]
+
+
+_REPORTED = {
+    SecurityStatus.SECURE: RiskLevel.NONE,
+    SecurityStatus.THREATS_LOW: RiskLevel.LOW,
+    SecurityStatus.THREATS_MEDIUM: RiskLevel.MEDIUM,
+    SecurityStatus.THREATS_HIGH: RiskLevel.HIGH,
+}

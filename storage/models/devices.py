@@ -5,7 +5,15 @@ from datetime import datetime
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
-from storage.types import UTCDateTime
+from storage.states import (
+    ActivationStatus,
+    Platform,
+    ProtectionStatus,
+    RiskLevel,
+    SecurityStatus,
+    ThreatStatus,
+)
+from storage.types import StrEnumType, UTCDateTime
 
 
 class Device(SQLModel, table=True):
@@ -19,10 +27,10 @@ class Device(SQLModel, table=True):
     id: str = Field(primary_key=True)  # Lookout device guid
     owner_email: str = Field(index=True)  # lower-case
     name: str | None = None  # from the phone: untrusted
-    platform: str  # ANDROID | IOS
-    activation_status: str  # PENDING | ACTIVATED | DEACTIVATED | DELETED
-    protection_status: str  # PROTECTED | DISCONNECTED | UNINSTALLED
-    security_status: str  # SECURE | THREATS_LOW | THREATS_MEDIUM | THREATS_HIGH
+    platform: Platform = Field(sa_type=StrEnumType(Platform))
+    activation_status: ActivationStatus = Field(sa_type=StrEnumType(ActivationStatus))
+    protection_status: ProtectionStatus = Field(sa_type=StrEnumType(ProtectionStatus))
+    security_status: SecurityStatus = Field(sa_type=StrEnumType(SecurityStatus))
     checkin_time: datetime | None = Field(default=None, sa_type=UTCDateTime)
     activated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     enrolled_at: datetime = Field(sa_type=UTCDateTime)
@@ -42,9 +50,9 @@ class Threat(SQLModel, table=True):
 
     id: str = Field(primary_key=True)  # Lookout threat guid
     device_id: str = Field(foreign_key="device.id")
-    status: str  # OPEN | RESOLVED | IGNORED
+    status: ThreatStatus = Field(sa_type=StrEnumType(ThreatStatus))
     classification: str
-    risk: str  # severity as the source reported it: high | medium | low | none
+    risk: RiskLevel = Field(sa_type=StrEnumType(RiskLevel))  # severity as the source reported it
     type: str  # APPLICATION | FILE | NETWORK | CONFIGURATION | OS | WEB_CONTENT
     detected_at: datetime = Field(sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

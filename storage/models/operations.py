@@ -6,7 +6,8 @@ from typing import Any
 from sqlalchemy import JSON, Index
 from sqlmodel import Field, SQLModel
 
-from storage.types import UTCDateTime
+from storage.states import AuditOutcome, OutboxState
+from storage.types import StrEnumType, UTCDateTime
 
 
 class AuditEntry(SQLModel, table=True):
@@ -14,7 +15,7 @@ class AuditEntry(SQLModel, table=True):
     at: datetime = Field(sa_type=UTCDateTime, index=True)
     actor: str
     action: str
-    outcome: str  # applied | denied
+    outcome: AuditOutcome = Field(sa_type=StrEnumType(AuditOutcome))
     before: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     after: dict[str, Any] | None = Field(default=None, sa_type=JSON)
 
@@ -28,7 +29,7 @@ class OutboxMessage(SQLModel, table=True):
     channel: str  # email | slack
     category: str
     payload: dict[str, Any] = Field(sa_type=JSON)
-    state: str = "pending"  # pending | claimed | sent | failed | expired
+    state: OutboxState = Field(default=OutboxState.PENDING, sa_type=StrEnumType(OutboxState))
     attempts: int = 0
     created_at: datetime = Field(sa_type=UTCDateTime)
     available_at: datetime = Field(sa_type=UTCDateTime)

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
-from storage.types import UTCDateTime
+from storage.states import RiskLevel
+from storage.types import StrEnumType, UTCDateTime
 
 
 class Subscription(SQLModel, table=True):
@@ -44,11 +45,11 @@ class EnrollmentSettings(SQLModel, table=True):
 
 class CompliancePolicy(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
-    noncompliant_at: str = "high"
+    noncompliant_at: RiskLevel = Field(default=RiskLevel.HIGH, sa_type=StrEnumType(RiskLevel))
 
 
 class Classification(SQLModel, table=True):
     name: str = Field(primary_key=True)
     category: str
-    default_risk: str
-    risk: str
+    default_risk: RiskLevel = Field(sa_type=StrEnumType(RiskLevel))
+    risk: RiskLevel = Field(sa_type=StrEnumType(RiskLevel))

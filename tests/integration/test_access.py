@@ -4,8 +4,8 @@ import pytest
 from sqlmodel import Session, select
 
 from integration import tenant
-from integration.access import CONSENT_INSTRUCTIONS, Permission, Role, authorize, sign_in
-from integration.errors import ConsentRequired, NotFound, PermissionDenied
+from integration.access import CONSENT_INSTRUCTIONS, Permission, Role, UnknownUser, authorize, sign_in
+from integration.errors import ConsentRequired, PermissionDenied
 from storage.engine import Store
 from storage.models import DirectoryUser, Subscription
 
@@ -20,8 +20,8 @@ def test_roles_come_from_group_membership(demo_store: Store, email: str, role: R
         assert sign_in(session, email.upper())[0].role is role
 
 
-def test_unknown_user_is_not_found(demo_store: Store) -> None:
-    with demo_store.read() as session, pytest.raises(NotFound, match="not a user in the directory"):
+def test_unknown_user_is_refused(demo_store: Store) -> None:
+    with demo_store.read() as session, pytest.raises(UnknownUser, match="not a user in the directory"):
         sign_in(session, "nobody@contoso.example")
 
 

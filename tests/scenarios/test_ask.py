@@ -581,12 +581,48 @@ def test_audit_lists_the_newest_entries_first(mesbot: Mesbot) -> None:
 
     newest = mesbot.data(ADMIN, "audit 2")["entries"]
 
+    # one name for the command, whether it was applied or refused
     assert [(e["actor"], e["action"], e["outcome"]) for e in newest] == [
-        (ANALYST, "connector.set", "denied"),
+        (ANALYST, "connector.heartbeat_minutes", "denied"),
         (ADMIN, "connector.heartbeat_minutes", "applied"),
     ]
     assert newest[1]["before"] == {"heartbeat_minutes": 60}
     assert newest[1]["after"] == {"heartbeat_minutes": 15}
+    assert newest[0]["after"] == {"command": "connector set heartbeat 20"}
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ("connector set heartbeat 30", "connector heartbeat: 60 → 30 minutes"),
+        ("notify threat-medium on email", "notify threat-medium email: off → on"),
+        ("notify quiet 22:00-07:00", "notify quiet hours: off → 22:00-07:00"),
+        ("connector sync device off", "connector device status sync: on → off"),
+        ('connector groups remove "Lookout Pilot"', 'connector enrollment groups: removed "Lookout Pilot"'),
+        ("enrollment settings disconnected-days 14", "disconnected status: 30 → 14 days"),
+        ("risk set TROJAN medium --yes", "risk: TROJAN high → medium ("),
+        ("policy set medium --yes", "risk: policy noncompliant at high → medium ("),
+    ],
+)
+def test_audit_shows_each_change_in_words(mesbot: Mesbot, change: str, words: str) -> None:
+    mesbot.data(ADMIN, change)
+
+    code, reply = mesbot.ask(ADMIN, "audit 1")
+
+    assert code == 0
+    first, line = reply["text"].split("\n")
+    assert first == "Last entry:"
+    assert words in line and line.startswith("• ") and ADMIN in line
+    assert "{" not in line and "None" not in line and "'" not in line  # no Python reprs
+    assert reply["data"]["entries"][0]["before"] is not None  # JSON keeps the structure
+
+
+def test_audit_shows_a_refused_attempt_as_typed(mesbot: Mesbot) -> None:
+    mesbot.refused(ANALYST, "risk set TROJAN low --yes")
+
+    line = mesbot.ask(ADMIN, "audit 1")[1]["text"].split("\n")[1]
+
+    assert f"{ANALYST} (DENIED): risk.set: refused `risk set TROJAN low --yes`" in line
 
 
 # ---------------------------------------------------------------------------------- status, users
@@ -607,13 +643,35 @@ def test_status_answers_why_a_phone_is_blocked(mesbot: Mesbot) -> None:
 
 
 @pytest.mark.parametrize("text", ["status me", "risk set TROJAN low --yes", "notify digest on"])
-def test_an_unknown_user_is_refused_and_changes_nothing(mesbot: Mesbot, text: str) -> None:
+def test_an_unknown_user_is_refused_changes_nothing_and_an_attempted_change_is_audited(
+    mesbot: Mesbot, text: str
+) -> None:
     tables, audit = mesbot.tables(), mesbot.audit()
 
     refusal = mesbot.refused(NOBODY, text)
 
     assert f"`{NOBODY}` is not a user in the directory" in refusal and "Check the address" in refusal
-    assert (mesbot.tables(), mesbot.audit()) == (tables, audit)
+    assert mesbot.tables() == tables
+    attempted = {"risk set TROJAN low --yes": "risk.set", "notify digest on": "notify"}.get(text)
+    assert mesbot.audit() == audit + ([(NOBODY, attempted, "denied")] if attempted else [])
+
+
+@pytest.mark.parametrize(
+    ("one_argument", "words"),
+    [
+        ("risk list", ["risk", "list"]),
+        ('enrollment group "Mobile Users"', ["enrollment", "group", "Mobile Users"]),
+        ("connector", ["connector"]),
+    ],
+)
+def test_one_argument_is_the_command_line_as_typed(
+    mesbot: Mesbot, one_argument: str, words: list[str]
+) -> None:
+    whole = mesbot("ask", "--as", ADMIN, "--json", one_argument)
+    split = mesbot("ask", "--as", ADMIN, "--json", *words)
+
+    assert whole.exit_code == 0, whole.stdout
+    assert json.loads(whole.stdout) == json.loads(split.stdout)
 
 
 def test_plain_output_is_the_reply_text_with_the_same_exit_code(mesbot: Mesbot) -> None:
