@@ -68,6 +68,14 @@ class Console:
         except Exception:
             return failed(log, f"command {type(command).__name__}")
 
+    def reads_only(self, text: str) -> bool:
+        """Whether `text` is a command that changes nothing (text that does not parse changes
+        nothing either: it is refused)."""
+        try:
+            return not parse(text).changes
+        except MesbotError:
+            return True
+
     def refuse(self, actor: str, text: str, reason: str) -> Reply:
         """A front end could not tell who is asking (e.g. a Slack profile without e-mail): refuse
         with `reason`, and audit it when `text` was an attempt to change something."""

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, bindparam, or_
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four entities
 from sqlmodel import Session, col
 
@@ -49,34 +49,40 @@ CONSENT_INSTRUCTIONS = (
 )
 
 
+# Built once: constructing a statement costs more than running it (status is answered in about a
+# millisecond, and Slack's ack waits for it).
+_SIGN_IN = (
+    sa_select(
+        Subscription,
+        col(DirectoryUser.id),
+        col(DirectoryUser.email),
+        col(DirectoryUser.display_name),
+        col(DirectoryUser.is_global_admin),
+        col(GroupMembership.group_id),
+    )
+    .select_from(DirectoryUser)
+    .join(Subscription, col(Subscription.id) == 1)
+    .outerjoin(
+        GroupMembership,
+        and_(
+            col(GroupMembership.user_id) == DirectoryUser.id,
+            or_(
+                col(GroupMembership.group_id) == Subscription.full_access_group_id,
+                col(GroupMembership.group_id) == Subscription.restricted_access_group_id,
+            ),
+        ),
+    )
+    .where(col(DirectoryUser.email) == bindparam("address"))
+)
+
+
 def sign_in(session: Session, email: str) -> tuple[Actor, Subscription]:
     """The directory user behind an e-mail address with their console role, and the subscription
     that decided it — one query."""
     address = email.strip().lower()
     if not is_email(address):  # also keeps NUL and other control characters away from the database
         raise UnknownUser(f"`{show(email)}` is not an e-mail address; act as a directory user's address.")
-    in_access_group = and_(
-        col(GroupMembership.user_id) == DirectoryUser.id,
-        or_(
-            col(GroupMembership.group_id) == Subscription.full_access_group_id,
-            col(GroupMembership.group_id) == Subscription.restricted_access_group_id,
-        ),
-    )
-    query = (
-        sa_select(
-            Subscription,
-            col(DirectoryUser.id),
-            col(DirectoryUser.email),
-            col(DirectoryUser.display_name),
-            col(DirectoryUser.is_global_admin),
-            col(GroupMembership.group_id),
-        )
-        .select_from(DirectoryUser)
-        .join(Subscription, col(Subscription.id) == 1)
-        .outerjoin(GroupMembership, in_access_group)
-        .where(col(DirectoryUser.email) == address)
-    )
-    rows = session.execute(query).all()
+    rows = session.execute(_SIGN_IN, {"address": address}).all()
     if not rows:
         raise UnknownUser(
             f"`{show(email)}` is not a user in the directory, so mesbot cannot tell what you may do. "

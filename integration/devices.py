@@ -1,8 +1,10 @@
 """Device status as an admin or a device owner asks for it: state, compliance, open threats."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func
+from sqlalchemy import ColumnElement, and_, bindparam, func
 from sqlmodel import Session, col, select
 
 from integration.compliance import Compliance, device_compliance
@@ -71,19 +73,31 @@ def in_group(group: DirectoryGroup) -> ColumnElement[bool]:
     return col(Device.owner_email).in_(members)
 
 
-def load(session: Session, which: ColumnElement[bool], policy: RiskLevel) -> list[DeviceStatus]:
-    """Devices matching `which` with their open threats (each at its classification's current
-    level) and compliance under `policy`: one indexed query."""
+def _with_open_threats(which: ColumnElement[bool]) -> Any:
     open_threat = and_(col(Threat.device_id) == Device.id, col(Threat.status) == ThreatStatus.OPEN)
-    query = (
+    return (
         select(Device, Threat, Classification.risk)
         .outerjoin(Threat, open_threat)
         .outerjoin(Classification, col(Classification.name) == Threat.classification)
         .where(which)
         .order_by(col(Device.enrolled_at), col(Device.id), col(Threat.detected_at).desc())
     )
+
+
+# The two lookups `status` makes, built once (building costs more than running them).
+_BY_OWNER = _with_open_threats(col(Device.owner_email) == bindparam("key"))
+_BY_ID = _with_open_threats(col(Device.id) == bindparam("key"))
+
+
+def load(session: Session, which: ColumnElement[bool], policy: RiskLevel) -> list[DeviceStatus]:
+    """Devices matching `which` with their open threats (each at its classification's current
+    level) and compliance under `policy`: one indexed query."""
+    return _statuses(session.exec(_with_open_threats(which)).all(), policy)
+
+
+def _statuses(rows: Iterable[Any], policy: RiskLevel) -> list[DeviceStatus]:
     found: dict[str, tuple[Device, list[OpenThreat]]] = {}
-    for device, threat, risk in session.exec(query).all():
+    for device, threat, risk in rows:
         _, open_threats = found.setdefault(device.id, (device, []))
         if threat is not None:
             open_threats.append(OpenThreat(threat, RiskLevel(risk) if risk else RiskLevel.NONE))
@@ -102,11 +116,12 @@ def _status(device: Device, open_threats: list[OpenThreat], policy: RiskLevel) -
 
 
 def by_owner(session: Session, email: str, policy: RiskLevel) -> list[DeviceStatus]:
-    return load(session, owned_by(email), policy)
+    rows = session.execute(_BY_OWNER, {"key": email.strip().lower()}).all()
+    return _statuses(rows, policy)
 
 
 def by_id(session: Session, device_id: str, policy: RiskLevel) -> DeviceStatus | None:
-    found = load(session, col(Device.id) == device_id.strip().lower(), policy)
+    found = _statuses(session.execute(_BY_ID, {"key": device_id.strip().lower()}).all(), policy)
     return found[0] if found else None
 
 
