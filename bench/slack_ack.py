@@ -11,6 +11,7 @@ tests never assert timings (PERFORMANCE.md).
 """
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -141,6 +142,39 @@ def send(client: httpx.Client, port: int, body: bytes) -> float:
     return elapsed * 1000
 
 
+async def _concurrent(port: int, bodies: list[bytes], clients: int) -> tuple[float, list[float]]:
+    """`clients` connections sending `bodies` between them as fast as answers come: (requests per
+    second, latencies in ms)."""
+    queue = list(reversed(bodies))
+    latencies: list[float] = []
+
+    async def client(http: httpx.AsyncClient) -> None:
+        while queue:
+            body = queue.pop()
+            timestamp = str(int(time.time()))
+            headers = {
+                "content-type": "application/x-www-form-urlencoded",
+                "x-slack-request-timestamp": timestamp,
+                "x-slack-signature": sign(SECRET, timestamp, body),
+            }
+            started = time.perf_counter()
+            response = await http.post(f"http://127.0.0.1:{port}/slack/events", content=body, headers=headers)
+            latencies.append((time.perf_counter() - started) * 1000)
+            if response.status_code != 200:
+                raise SystemExit(f"port {port} answered {response.status_code}")
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(limits=limits) as http:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    return len(bodies) / elapsed, latencies
+
+
+def concurrent(port: int, bodies: list[bytes], clients: int) -> tuple[float, list[float]]:
+    return asyncio.run(_concurrent(port, bodies, clients))
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -152,6 +186,7 @@ def main() -> None:
     )
     parser.add_argument("--devices", type=int, default=100_000)
     parser.add_argument("--samples", type=int, default=1_000)
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients in the second run")
     parser.add_argument("--db", type=Path, default=None, help="an already seeded SQLite file to reuse")
     args = parser.parse_args()
 
@@ -202,6 +237,10 @@ def main() -> None:
                 body = command_body(emails[n % len(emails)], fake.url)
                 for name, port in servers.items():
                     samples[name].append(send(client, port, body))
+        loaded: dict[str, tuple[float, list[float]]] = {}
+        for name, port in servers.items():
+            bodies = [command_body(emails[n % len(emails)], fake.url) for n in range(args.samples * 2)]
+            loaded[name] = concurrent(port, bodies, args.clients)
     finally:
         for process in processes:
             process.terminate()
@@ -218,12 +257,24 @@ def main() -> None:
         f"mesbot p50 / bare inline p50 = {statistics.median(mesbot) / inline_p50:.2f}×; "
         f"mesbot p50 / bare default p50 = {statistics.median(mesbot) / default_p50:.2f}×\n"
     )
+    mesbot_p99, inline_p99 = percentile(mesbot, 99), percentile(samples["bare Bolt, inline"], 99)
+    print(f"mesbot p99 / bare inline p99 = {mesbot_p99 / inline_p99:.2f}×\n")
     print("| server | samples | p50 ms | p99 ms | max ms |")
     print("|---|---|---|---|---|")
     for name, values in samples.items():
         print(
             f"| {name} | {len(values)} | {statistics.median(values):.2f} "
             f"| {percentile(values, 99):.2f} | {max(values):.2f} |"
+        )
+    bare_rate = loaded["bare Bolt, inline"][0]
+    print(f"\n### {args.clients} concurrent clients\n")
+    print(f"mesbot throughput / bare inline throughput = {loaded['mesbot serve'][0] / bare_rate:.2f}\n")
+    print("| server | requests | requests/s | p50 ms | p99 ms |")
+    print("|---|---|---|---|---|")
+    for name, (rate, values) in loaded.items():
+        print(
+            f"| {name} | {len(values)} | {rate:,.0f} | {statistics.median(values):.2f} "
+            f"| {percentile(values, 99):.2f} |"
         )
     print(
         f"\nmachine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}; "

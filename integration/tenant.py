@@ -53,7 +53,15 @@ def enrollment_settings(session: Session) -> EnrollmentSettings:
 
 
 def policy_level(session: Session) -> RiskLevel:
-    return _one(session, CompliancePolicy).noncompliant_at
+    # A one-column read, built once: most commands need it, and loading the row as an object (the
+    # identity map keeps it only weakly) costs three times as much.
+    level = session.execute(_POLICY).scalar_one_or_none()
+    if level is None:
+        raise LookupError("CompliancePolicy row missing: run `mesbot db upgrade`")
+    return RiskLevel(level)
+
+
+_POLICY = select(CompliancePolicy.noncompliant_at).where(CompliancePolicy.id == 1)
 
 
 def risk_levels(session: Session) -> dict[str, RiskLevel]:
