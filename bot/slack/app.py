@@ -14,8 +14,9 @@ from bot.console import Console
 from bot.metrics import Metrics
 from bot.slack import actions, commands, home
 from bot.slack.identity import SlackIdentity
-from bot.slack.services import SlackServices, retry_handlers
+from bot.slack.services import SlackServices
 from integration.config import Settings
+from notifications.slack_api import retry_handlers
 from storage import claims
 
 log = logging.getLogger(__name__)

@@ -8,11 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -20,33 +15,10 @@ from bot.console import Console
 from bot.metrics import Metrics
 from bot.reply import Reply
 from bot.slack.identity import SlackIdentity
-from integration import connector_errors
 from integration.config import Settings
-from storage.errors import StoreBusy
+from notifications import slack_api
 
 log = logging.getLogger(__name__)
-
-
-# Errors that retrying will not fix: recorded as connector errors so on-call sees them.
-PERMANENT_ERRORS = {
-    "channel_not_found",
-    "invalid_auth",
-    "not_authed",
-    "account_inactive",
-    "token_revoked",
-    "not_in_channel",
-    "is_archived",
-    "missing_scope",
-    "user_not_found",
-}
-
-
-def retry_handlers() -> list[Any]:
-    return [
-        AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=2),  # honours Retry-After
-        AsyncServerErrorRetryHandler(max_retry_count=2),
-    ]
 
 
 @dataclass
@@ -100,7 +72,7 @@ class SlackServices:
             await asyncio.wait(list(self._tasks), timeout=left)
 
     async def respond(self, response_url: str, payload: dict[str, Any]) -> None:
-        webhook = AsyncWebhookClient(response_url, retry_handlers=retry_handlers())
+        webhook = AsyncWebhookClient(response_url, retry_handlers=slack_api.retry_handlers())
         response = await webhook.send_dict(payload)
         if response.status_code >= 400:
             await self._record_error("response_url", f"http_{response.status_code}")
@@ -117,15 +89,7 @@ class SlackServices:
 
     async def _record_error(self, method: str, code: str) -> None:
         self.metrics.slack_errors.labels(method, code).inc()
-        if code in PERMANENT_ERRORS or code.startswith("http_4"):
-            await asyncio.to_thread(self._record_connector_error, method, code)
-
-    def _record_connector_error(self, method: str, code: str) -> None:
-        store, now = self.console.store, self.console.clock.now()
-        try:
-            with store.write() as session:
-                connector_errors.record(
-                    session, f"slack:{method}:{code}", f"Slack {method} failed: {code}", now
-                )
-        except StoreBusy:
-            log.warning("store busy: Slack error %s %s not recorded", method, code)
+        if slack_api.is_permanent(code):
+            await asyncio.to_thread(
+                slack_api.record_failure, self.console.store, self.console.clock, method, code
+            )

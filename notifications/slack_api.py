@@ -1,0 +1,60 @@
+"""The Slack Web API policy that the Slack app and the notifier's Slack sender both follow: which
+failures are retried (connection errors; 429, honouring `Retry-After`; 5xx) and which are permanent
+and recorded as connector errors, so on-call sees them in `connector` and the digest."""
+
+import logging
+from typing import Any
+
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+
+from integration import connector_errors
+from integration.clock import Clock
+from integration.errors import StoreBusy
+from storage.engine import Store
+
+log = logging.getLogger(__name__)
+
+# Errors that retrying will not fix.
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "not_in_channel",
+        "is_archived",
+        "missing_scope",
+        "user_not_found",
+    }
+)
+
+
+def retry_handlers() -> list[Any]:
+    """slack_sdk retries only connection errors by default; add rate limits and server errors."""
+    return [
+        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=2),  # honours Retry-After
+        AsyncServerErrorRetryHandler(max_retry_count=2),
+    ]
+
+
+def is_permanent(code: str) -> bool:
+    """`code` is Slack's `error` string, or `http_NNN` for a bare HTTP status (response_url)."""
+    return code in PERMANENT_ERRORS or code.startswith("http_4")
+
+
+def record_failure(store: Store, clock: Clock, method: str, code: str) -> None:
+    """Record a permanent failure as a connector error (one fingerprint per method and error).
+    Blocking: call it from a worker thread. A busy store loses this one record, not the caller."""
+    try:
+        with store.write() as session:
+            connector_errors.record(
+                session, f"slack:{method}:{code}", f"Slack {method} failed: {code}", clock.now()
+            )
+    except StoreBusy:
+        log.warning("store busy: Slack error %s %s not recorded", method, code)
