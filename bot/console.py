@@ -23,7 +23,7 @@ from integration.access import authorize, sign_in
 from integration.clock import Clock
 from integration.errors import MesbotError, PermissionDenied
 from storage.engine import Store
-from storage.errors import StoreBusy
+from storage.errors import StoreError
 from storage.models import Claim
 
 log = logging.getLogger(__name__)
@@ -73,9 +73,9 @@ class Console:
                 audit.record(
                     session, at=self.clock.now(), actor=email.lower(), change=change, outcome="denied"
                 )
-        except StoreBusy:
-            # The refusal still reaches the user; a busy store must not turn it into an error.
-            log.warning("store busy: denied %s by %s not audited", _action_name(command), email)
+        except StoreError as error:
+            # The refusal still reaches the user; a busy or broken store must not turn it into an error.
+            log.warning("denied %s by %s not audited: %s", _action_name(command), email, error)
 
 
 class AlreadyDone(Exception):
