@@ -4,6 +4,7 @@ message on stderr and exit code 1, never as a traceback."""
 import json
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 from pydantic import ValidationError
@@ -16,6 +17,7 @@ from integration.config import Settings
 from integration.demo import seed as demo_seed
 from integration.demo import threats as demo_threats
 from integration.errors import MesbotError
+from integration.text import neutralise, neutralise_lines
 from storage import faults, migrate
 from storage.engine import Store
 
@@ -171,11 +173,21 @@ def ask(runtime: Runtime, email: str, as_json: bool, text: tuple[str, ...]) -> N
     """Run one bot command as EMAIL and print the reply (exit 1 when refused)."""
     console = Console(runtime.ready_store(), SystemClock())
     reply = console.run(email, _join(text))
+    shown = neutralise_lines(reply.text)  # no control or bidi character reaches a terminal or a log
     if as_json:
-        click.echo(json.dumps(reply.as_json(), ensure_ascii=False))
+        click.echo(_json_for_a_terminal({**reply.as_json(), "text": shown}))
     else:
-        click.echo(reply.text)
+        click.echo(shown)
     sys.exit(0 if reply.ok else 1)
+
+
+def _json_for_a_terminal(value: dict[str, Any]) -> str:
+    """`data` keeps the raw names scripts need. JSON escapes C0 controls itself but not C1 or bidi
+    characters, so those are written as `\\u` escapes too: the same value once parsed, inert on a tty."""
+    dumped = json.dumps(value, ensure_ascii=False)
+    if dumped.isprintable():
+        return dumped
+    return "".join(ch if neutralise(ch) == ch else json.dumps(ch)[1:-1] for ch in dumped)
 
 
 def _join(words: tuple[str, ...]) -> str:

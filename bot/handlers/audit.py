@@ -4,6 +4,7 @@ from bot.commands import Audit
 from bot.handlers.context import Request
 from bot.reply import Reply
 from integration import audit, tenant
+from integration.text import neutralise as n
 
 
 def handle(command: Audit, request: Request) -> Reply:
@@ -21,5 +22,7 @@ def handle(command: Audit, request: Request) -> Reply:
     lines = [f"Last {len(entries)} audit entries:"] if entries else ["The audit log is empty."]
     for e in entries:
         denied = " (DENIED)" if e["outcome"] == "denied" else ""
-        lines.append(f"• {e['at']} {e['actor']} {e['action']}{denied}: {e['before']} → {e['after']}")
+        # actors and values come from Slack profiles, the directory and typed input
+        actor, before, after = (n(str(e[key])) for key in ("actor", "before", "after"))
+        lines.append(f"• {e['at']} {actor} {e['action']}{denied}: {before} → {after}")
     return Reply(ok=True, text="\n".join(lines), data={"entries": entries}, command="audit")
