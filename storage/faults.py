@@ -111,6 +111,22 @@ def store_fault(error: Exception, url: str) -> StoreError | None:
             f"{shown} is not a SQLite database ({detail}).\n"
             "Point MESBOT_DATABASE_URL at your mesbot store, or at a new file to start one."
         )
+    sqlstate = getattr(error.orig, "sqlstate", None) or ""  # PostgreSQL's error code (psycopg)
+    if sqlstate == "42501":  # insufficient_privilege: e.g. no CREATE on schema public (PostgreSQL 15+)
+        return StoreUnavailable(
+            f"The database user of {shown} may not do what mesbot needs ({detail}); nothing was changed.\n"
+            "Make that user the database's owner (or grant it CREATE and USAGE on the schema)."
+        )
+    if sqlstate == "3F000":  # invalid_schema_name: search_path names no schema the user can use
+        return StoreUnavailable(
+            f"The store {shown} has no schema to create its tables in ({detail}); nothing was changed.\n"
+            "Create the schema the user's search_path names, or grant the user USAGE and CREATE on it."
+        )
+    if sqlstate == "25006":  # read_only_sql_transaction: a standby, or default_transaction_read_only
+        return StoreUnavailable(
+            f"The store {shown} is read-only ({detail}); nothing was changed.\n"
+            "Point MESBOT_DATABASE_URL at the primary server."
+        )
     if not isinstance(error, OperationalError):
         return None  # integrity and programming errors are bugs or races the caller handles
     if _is_lock(text):

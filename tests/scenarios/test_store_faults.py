@@ -13,8 +13,10 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, make_url, text
 
-from tests.conftest import make_store, seed_demo
+from storage.engine import normalise_url
+from tests.conftest import POSTGRES_URL, make_store, seed_demo
 
 MESBOT = str(Path(sys.executable).with_name("mesbot"))
 ADMIN = "admin@contoso.example"
@@ -203,3 +205,34 @@ def test_a_file_size_limit_is_reported_not_raised(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/mesbot.db"
     output = assert_one_clear_fault(mesbot(url, "db", "upgrade", cwd=tmp_path, limit=limit), url)
     assert "could not be read or written" in output or "is full" in output
+
+
+@pytest.mark.parametrize(
+    ("grant", "says"),
+    [
+        ("", "has no schema to create its tables in"),  # cannot even see the schema
+        ("GRANT USAGE ON SCHEMA {schema} TO {role}", "may not do what mesbot needs"),
+    ],
+)
+def test_a_postgresql_user_without_privileges_is_told_what_to_grant(
+    grant: str, says: str, tmp_path: Path
+) -> None:
+    if not POSTGRES_URL:
+        pytest.skip("MESBOT_TEST_POSTGRES_URL is not set")
+    role = schema = f"mesbot_limited_{os.getpid()}"
+    admin = create_engine(normalise_url(POSTGRES_URL))
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema}; DROP ROLE IF EXISTS {role}"))
+        connection.execute(text(f"CREATE ROLE {role} LOGIN; CREATE SCHEMA {schema}"))
+        if grant:
+            connection.execute(text(grant.format(schema=schema, role=role)))
+    url = make_url(POSTGRES_URL).set(username=role, password="secret")
+    url = url.update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        result = mesbot(url.render_as_string(hide_password=False), "db", "upgrade", cwd=tmp_path)
+        output = assert_one_clear_fault(result, f"{role}:***@")
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema}; DROP OWNED BY {role}; DROP ROLE {role}"))
+        admin.dispose()
+    assert says in output and "nothing was changed" in output
