@@ -208,14 +208,16 @@ def test_a_file_size_limit_is_reported_not_raised(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("grant", "says"),
+    ("grant", "option", "says"),
     [
-        ("", "has no schema to create its tables in"),  # cannot even see the schema
-        ("GRANT USAGE ON SCHEMA {schema} TO {role}", "may not do what mesbot needs"),
+        ("", "", "has no schema to create its tables in"),  # cannot even see the schema
+        ("GRANT USAGE ON SCHEMA {schema} TO {role}", "", "may not do what mesbot needs"),
+        ("GRANT ALL ON SCHEMA {schema} TO {role}", " -cdefault_transaction_read_only=on", "is read-only"),
     ],
+    ids=["no usage", "no create", "read-only"],
 )
 def test_a_postgresql_user_without_privileges_is_told_what_to_grant(
-    grant: str, says: str, tmp_path: Path
+    grant: str, option: str, says: str, tmp_path: Path
 ) -> None:
     if not POSTGRES_URL:
         pytest.skip("MESBOT_TEST_POSTGRES_URL is not set")
@@ -227,7 +229,7 @@ def test_a_postgresql_user_without_privileges_is_told_what_to_grant(
         if grant:
             connection.execute(text(grant.format(schema=schema, role=role)))
     url = make_url(POSTGRES_URL).set(username=role, password="secret")
-    url = url.update_query_dict({"options": f"-csearch_path={schema}"})
+    url = url.update_query_dict({"options": f"-csearch_path={schema}{option}"})
     try:
         result = mesbot(url.render_as_string(hide_password=False), "db", "upgrade", cwd=tmp_path)
         output = assert_one_clear_fault(result, f"{role}:***@")
