@@ -73,7 +73,7 @@ class MesbotGroup(click.Group):
         try:
             return super().invoke(ctx)
         except MesbotError as error:
-            raise click.ClickException(str(error)) from error
+            raise click.ClickException(neutralise_lines(str(error))) from error
 
 
 @click.group(cls=MesbotGroup)
