@@ -1,8 +1,10 @@
-"""The `mesbot` command line (DESIGN.md §4)."""
+"""The `mesbot` command line (DESIGN.md §4). Every `MesbotError` a command raises ends as its
+message on stderr and exit code 1, never as a traceback."""
 
 import json
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 from pydantic import ValidationError
@@ -15,7 +17,8 @@ from integration.config import Settings
 from integration.demo import seed as demo_seed
 from integration.demo import threats as demo_threats
 from integration.errors import MesbotError
-from storage import migrate
+from integration.text import neutralise, neutralise_lines
+from storage import faults, migrate
 from storage.engine import Store
 
 
@@ -38,7 +41,11 @@ class Runtime:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store(self.settings.database_url)
+            store = Store(self.settings.database_url)
+            if store.is_memory:
+                store.dispose()
+                raise faults.in_memory(store.given_url)
+            self._store = store
         return self._store
 
     def ready_store(self) -> Store:
@@ -58,7 +65,18 @@ def _first_error(error: ValidationError) -> str:
 pass_runtime = click.make_pass_decorator(Runtime, ensure=True)
 
 
-@click.group()
+class MesbotGroup(click.Group):
+    """Turns a `MesbotError` from any command (a store fault, a refusal) into click's one-line
+    `Error: …` and exit code 1: its message is written for the user, a traceback is not."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except MesbotError as error:
+            raise click.ClickException(neutralise_lines(str(error))) from error
+
+
+@click.group(cls=MesbotGroup)
 def main() -> None:
     """mesbot: the ops bot for Lookout Mobile Endpoint Security with Microsoft Intune."""
 
@@ -128,22 +146,17 @@ def demo_threat_command(
     runtime: Runtime, device_id: str, classification: str, app: str | None, count: int | None
 ) -> None:
     """Inject OPEN threats as if the device had reported them."""
-    store = runtime.ready_store()
-    try:
-        with store.write() as session:
-            injected = demo_threats.inject(
-                session,
-                device_id=device_id,
-                classification=classification,
-                app=app,
-                count=1 if count is None else count,  # `--count 0` is refused, not read as 1
-                numbered=count is not None,
-                now=SystemClock().now(),
-            )
-            ids = [t.id for t in injected]
-    except MesbotError as error:
-        click.echo(str(error), err=True)
-        sys.exit(1)
+    with runtime.ready_store().write() as session:
+        injected = demo_threats.inject(
+            session,
+            device_id=device_id,
+            classification=classification,
+            app=app,
+            count=1 if count is None else count,  # `--count 0` is refused, not read as 1
+            numbered=count is not None,
+            now=SystemClock().now(),
+        )
+        ids = [t.id for t in injected]
     click.echo(
         f"Injected {len(ids)} OPEN threat{'s' if len(ids) != 1 else ''} on {device_id}: {', '.join(ids[:5])}"
         + (" …" if len(ids) > 5 else "")
@@ -160,11 +173,21 @@ def ask(runtime: Runtime, email: str, as_json: bool, text: tuple[str, ...]) -> N
     """Run one bot command as EMAIL and print the reply (exit 1 when refused)."""
     console = Console(runtime.ready_store(), SystemClock())
     reply = console.run(email, _join(text))
+    shown = neutralise_lines(reply.text)  # no control or bidi character reaches a terminal or a log
     if as_json:
-        click.echo(json.dumps(reply.as_json(), ensure_ascii=False))
+        click.echo(_json_for_a_terminal({**reply.as_json(), "text": shown}))
     else:
-        click.echo(reply.text)
+        click.echo(shown)
     sys.exit(0 if reply.ok else 1)
+
+
+def _json_for_a_terminal(value: dict[str, Any]) -> str:
+    """`data` keeps the raw names scripts need. JSON escapes C0 controls itself but not C1 or bidi
+    characters, so those are written as `\\u` escapes too: the same value once parsed, inert on a tty."""
+    dumped = json.dumps(value, ensure_ascii=False)
+    if dumped.isprintable():
+        return dumped
+    return "".join(ch if neutralise(ch) == ch else json.dumps(ch)[1:-1] for ch in dumped)
 
 
 def _join(words: tuple[str, ...]) -> str:

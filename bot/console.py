@@ -18,9 +18,10 @@ from bot.reply import Reply
 from integration import audit
 from integration.access import authorize, sign_in
 from integration.clock import Clock
-from integration.errors import MesbotError, PermissionDenied, StoreBusy
+from integration.errors import MesbotError, PermissionDenied
 from storage import claims
 from storage.engine import Store
+from storage.errors import StoreError
 from storage.states import AuditOutcome
 
 log = logging.getLogger(__name__)
@@ -105,9 +106,9 @@ class Console:
                 audit.record(
                     session, at=self.clock.now(), actor=who, change=change, outcome=AuditOutcome.DENIED
                 )
-        except StoreBusy:
-            # The refusal still reaches the user; a busy store must not turn it into an error.
-            log.warning("store busy: denied %s by %s not audited", command.action, who)
+        except StoreError as error:
+            # The refusal still reaches the user; a busy or broken store must not turn it into an error.
+            log.warning("denied %s by %s not audited: %s", command.action, who, error)
 
 
 class AlreadyDone(Exception):

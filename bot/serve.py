@@ -16,7 +16,7 @@ from integration.clock import SystemClock
 from integration.config import Settings
 from storage import claims
 from storage.engine import Store
-from storage.errors import StoreBusy
+from storage.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,8 @@ async def forget_old_claims(store: Store) -> None:
         cutoff = SystemClock().now() - claims.RETENTION
         try:
             await asyncio.to_thread(claims.forget_before, store, cutoff)
-        except StoreBusy:
-            log.warning("store busy: old claims kept until the next sweep")
+        except StoreError as error:  # busy, or the store went away: the sweep must outlive it
+            log.warning("old claims kept until the next sweep: %s", error)
         await asyncio.sleep(CLAIM_SWEEP_SECONDS)
 
 

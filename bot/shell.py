@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from bot.console import Console
+from integration.text import neutralise, neutralise_lines
 
 HISTORY = Path.home() / ".mesbot_history"
 INTRO = "mesbot shell: type a command (`help` lists them), `as EMAIL` to switch user, `exit` to leave."
@@ -16,7 +17,7 @@ def run_shell(console: Console, email: str | None) -> None:
     click.echo(INTRO)
     while True:
         try:
-            line = input(f"{email or '(nobody)'}> ")
+            line = input(f"{neutralise(email or '(nobody)')}> ")
         except EOFError:
             click.echo()
             break
@@ -39,14 +40,15 @@ def step(console: Console, email: str | None, line: str) -> tuple[str | None, bo
         if len(words) != 2:
             click.echo("Usage: as EMAIL")
             return email, False
-        click.echo(f"Now acting as {words[1]}.")
+        click.echo(f"Now acting as {neutralise(words[1])}.")
         return words[1], False
     if not text:
         return email, False
     if email is None and words[0].lower() != "help":
         click.echo("Say who you are first: as EMAIL (e.g. as admin@contoso.example)")
         return email, False
-    click.echo(console.run(email or "", text).text)
+    # the safety net behind the handlers: no control or bidi character reaches the terminal
+    click.echo(neutralise_lines(console.run(email or "", text).text))
     return email, False
 
 

@@ -1,11 +1,11 @@
 """The errors the domain raises; front ends map each one to a friendly reply in one place.
 
 The tree: `MesbotError` → `InvalidInput`, `NotFound`, `PermissionDenied`, `ConsentRequired`,
-`SourceError`, `DeliveryError`, and `StoreError` → `StoreBusy` (the last two live in `storage`,
-the lowest layer, and are re-exported here).
+`SourceError`, `DeliveryError`, and `StoreError` → `StoreBusy`, `StoreUnavailable`, `StoreTooNew`
+(the store's errors live in `storage`, the lowest layer, and are re-exported here).
 """
 
-from storage.errors import MesbotError, StoreBusy, StoreError
+from storage.errors import MesbotError, StoreBusy, StoreError, StoreTooNew, StoreUnavailable
 
 __all__ = [
     "ConsentRequired",
@@ -17,6 +17,8 @@ __all__ = [
     "SourceError",
     "StoreBusy",
     "StoreError",
+    "StoreTooNew",
+    "StoreUnavailable",
 ]
 
 

@@ -5,6 +5,7 @@ import uuid
 
 from integration.errors import InvalidInput
 from integration.levels import POLICY_LEVELS, RiskLevel
+from integration.text import neutralise
 
 HEARTBEAT_MINUTES = range(5, 1441)  # 5 minutes … 24 hours
 DISCONNECTED_DAYS = range(1, 91)  # the seed: 1–90 days
@@ -17,8 +18,8 @@ _HHMM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
 
 def show(value: str, limit: int = 60) -> str:
-    """User input quoted back in a message: shortened, and control characters made visible."""
-    cleaned = "".join(c if c.isprintable() else "?" for c in value)
+    """User input quoted back in a message: control and bidi characters made visible, shortened."""
+    cleaned = neutralise(value)
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 

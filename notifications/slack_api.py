@@ -13,7 +13,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 
 from integration import connector_errors
 from integration.clock import Clock
-from integration.errors import StoreBusy
+from integration.errors import StoreError
 from storage.engine import Store
 
 log = logging.getLogger(__name__)
@@ -50,11 +50,11 @@ def is_permanent(code: str) -> bool:
 
 def record_failure(store: Store, clock: Clock, method: str, code: str) -> None:
     """Record a permanent failure as a connector error (one fingerprint per method and error).
-    Blocking: call it from a worker thread. A busy store loses this one record, not the caller."""
+    Blocking: call it from a worker thread. A busy or broken store loses this one record, not the caller."""
     try:
         with store.write() as session:
             connector_errors.record(
                 session, f"slack:{method}:{code}", f"Slack {method} failed: {code}", clock.now()
             )
-    except StoreBusy:
-        log.warning("store busy: Slack error %s %s not recorded", method, code)
+    except StoreError as error:
+        log.warning("Slack error %s %s not recorded: %s", method, code, error)

@@ -1,18 +1,20 @@
 """The store's engine and sessions: SQLite by default (WAL, busy timeout, `BEGIN IMMEDIATE` for
-writes), PostgreSQL when the URL says so."""
+writes), PostgreSQL when the URL says so. Every fault comes out as a `StoreError` (`storage.faults`)."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.exc import NoSuchModuleError
+from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
-from storage.errors import StoreBusy
+from storage import faults
 
 BUSY_TIMEOUT_MS = 5_000
+CONNECT_TIMEOUT_S = 10  # an unreachable PostgreSQL host fails in seconds instead of hanging
 
 
 def normalise_url(url: str) -> str:
@@ -24,27 +26,50 @@ def normalise_url(url: str) -> str:
 
 
 class Store:
-    """Opens sessions on one database. `read()` for queries, `write()` for changes."""
+    """Opens sessions on one database. `read()` for queries, `write()` for changes.
+
+    `given_url` is the URL as configured (shown, password masked, in every fault); `url` is the one
+    SQLAlchemy uses. SQLite in memory (`is_memory`) works, one connection shared by all threads.
+    """
 
     def __init__(self, url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+        self.given_url = url
+        faults.parse(url)  # refuses what is not a URL of a store mesbot can use
         self.url = normalise_url(url)
-        self.is_sqlite = self.url.startswith("sqlite")
-        self.engine = self._create_engine(busy_timeout_ms)
+        parsed = make_url(self.url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.is_memory = faults.is_memory(parsed)
+        self.engine = self._create_engine(parsed, busy_timeout_ms)
         self._writer = self.engine.execution_options(mesbot_write=True)
 
-    def _create_engine(self, busy_timeout_ms: int) -> Engine:
-        if not self.is_sqlite:
-            return create_engine(self.url, pool_pre_ping=True)
-        _make_parent_dir(self.url)
-        # LIFO: the connection used last (warm page cache) serves the next request.
-        engine = create_engine(self.url, connect_args={"check_same_thread": False}, pool_use_lifo=True)
+    def _create_engine(self, url: URL, busy_timeout_ms: int) -> Engine:
+        try:
+            if not self.is_sqlite:
+                args = {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT_S}
+                return create_engine(url, pool_pre_ping=True, connect_args=args)
+            if self.is_memory:
+                # one connection for every thread: each new one would be another, empty database
+                engine = create_engine(url, connect_args={"check_same_thread": False}, poolclass=StaticPool)
+            else:
+                self._make_parent_dir(url)
+                # LIFO: the connection used last (warm page cache) serves the next request.
+                engine = create_engine(url, connect_args={"check_same_thread": False}, pool_use_lifo=True)
+        except (NoSuchModuleError, ImportError) as error:  # e.g. postgresql+asyncpg:// without asyncpg
+            raise faults.missing_driver(error, self.given_url) from error
         event.listen(engine, "connect", _sqlite_on_connect(busy_timeout_ms))
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
 
+    def _make_parent_dir(self, url: URL) -> None:
+        folder = Path(url.database or "").parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # a read-only file system, or a path that cannot exist (/proc/…)
+            raise faults.folder_fault(error, self.given_url, folder) from error
+
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session:
+        with faults.translated(self.given_url), Session(self.engine, expire_on_commit=False) as session:
             yield session
 
     @contextmanager
@@ -54,30 +79,26 @@ class Store:
         On SQLite it starts with `BEGIN IMMEDIATE`: a deferred transaction that later upgrades to a
         write fails at once with "database is locked", ignoring the busy timeout.
         """
-        try:
-            with Session(self._writer, expire_on_commit=False) as session, session.begin():
-                yield session
-        except OperationalError as error:
-            if _is_lock_error(error):
-                raise StoreBusy() from error
-            raise
+        with (
+            faults.translated(self.given_url),
+            Session(self._writer, expire_on_commit=False) as session,
+            session.begin(),
+        ):
+            yield session
 
     def vacuum_analyze(self) -> None:
         """After a bulk load on PostgreSQL: fresh planner statistics and visibility map (autovacuum
         may be off or late; index-only counts need the visibility map). No-op on SQLite."""
         if self.is_sqlite:
             return
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        with (
+            faults.translated(self.given_url),
+            self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection,
+        ):
             connection.exec_driver_sql("VACUUM ANALYZE")
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def _make_parent_dir(url: str) -> None:
-    path = url.split("///", 1)[-1].split("?", 1)[0]
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _sqlite_on_connect(busy_timeout_ms: int) -> Any:
@@ -97,8 +118,3 @@ def _sqlite_on_connect(busy_timeout_ms: int) -> Any:
 def _sqlite_on_begin(connection: Any) -> None:
     immediate = connection.get_execution_options().get("mesbot_write", False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-def _is_lock_error(error: OperationalError) -> bool:
-    text = str(error.orig).lower()
-    return "database is locked" in text or "lock timeout" in text or "could not obtain lock" in text

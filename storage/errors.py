@@ -21,3 +21,14 @@ class StoreBusy(StoreError):
             "The store is busy with another change right now; nothing was changed. "
             "Try again in a few seconds."
         )
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be opened or used: a bad or unsupported `MESBOT_DATABASE_URL`, a server that
+    cannot be reached, a file that is not a database, a read-only or full disk. Raised by
+    `storage.faults`; the message names the URL (password masked) and says what to do."""
+
+
+class StoreTooNew(StoreError):
+    """The store's schema revision is unknown to this mesbot (a newer mesbot migrated it); nothing
+    was changed."""

@@ -5,6 +5,7 @@ from bot.handlers.context import Request
 from bot.reply import Reply
 from integration import audit, tenant
 from integration.audit_words import describe
+from integration.text import neutralise
 from storage.states import AuditOutcome
 
 
@@ -27,5 +28,6 @@ def handle(command: Audit, request: Request) -> Reply:
         lines = ["Last entry:" if len(found) == 1 else f"Last {len(found)} entries:"]
     for entry, shown in zip(found, entries, strict=True):
         denied = " (DENIED)" if entry.outcome == AuditOutcome.DENIED else ""
-        lines.append(f"• {shown['at']} {entry.actor}{denied}: {describe(entry)}")
+        # actors and values come from Slack profiles, the directory and typed input
+        lines.append(f"• {shown['at']} {neutralise(entry.actor)}{denied}: {neutralise(describe(entry))}")
     return Reply(ok=True, text="\n".join(lines), data={"entries": entries}, command="audit")

@@ -6,6 +6,7 @@ from bot.commands import ConnectorGroup, ConnectorSet, ConnectorShow, ConnectorS
 from bot.handlers.context import Request
 from bot.reply import Reply
 from integration import connector
+from integration.text import neutralise as n
 
 
 def show(command: ConnectorShow, request: Request) -> Reply:
@@ -28,10 +29,10 @@ def group(command: ConnectorGroup, request: Request) -> Reply:
     kwargs: dict[str, Any] = {"actor": request.actor.email, "at": request.now}
     if command.add:
         name = connector.add_group(request.session, command.name, **kwargs)
-        note = f'Added enrollment group "{name}": its members\' devices will appear as pending.'
+        note = f'Added enrollment group "{n(name)}": its members\' devices will appear as pending.'
     else:
         name = connector.remove_group(request.session, command.name, **kwargs)
-        note = f'Removed enrollment group "{name}".'
+        note = f'Removed enrollment group "{n(name)}".'
     return _reply(request, note)
 
 
@@ -54,12 +55,13 @@ def _reply(request: Request, note: str | None) -> Reply:
     lines += [
         f"Connector: {data['state']} · last heartbeat {data['last_heartbeat'] or 'never'} "
         f"· heartbeat every {data['heartbeat_minutes']} minutes",
-        "Enrollment groups: " + (", ".join(f'"{g}"' for g in data["enrollment_groups"]) or "none"),
+        "Enrollment groups: " + (", ".join(f'"{n(g)}"' for g in data["enrollment_groups"]) or "none"),
         f"State sync: device {'on' if data['device_status_sync'] else 'OFF'}, "
         f"threat {'on' if data['threat_status_sync'] else 'OFF'}",
         f"Error reports to: {data['error_email'] or 'nobody (set with `connector set error-email ADDRESS`)'}",
     ]
     errors = data["errors"]
     lines.append(f"Open errors: {len(errors)}" if errors else "Open errors: none")
-    lines += [f"• {e['message']} (×{e['count']}, last {e['last_seen']})" for e in errors]
+    # error messages quote upstream text (API errors, group names from the directory)
+    lines += [f"• {n(e['message'])} (×{e['count']}, last {e['last_seen']})" for e in errors]
     return Reply(ok=True, text="\n".join(lines), data={"connector": data}, command="connector")

@@ -5,6 +5,7 @@ from bot.commands import Enrollment, EnrollmentSettingsSet, EnrollmentSettingsSh
 from bot.handlers.context import Request
 from bot.reply import Reply
 from integration import compliance, devices, enrollment, tenant
+from integration.text import neutralise as n
 
 LIST_LIMIT = 50
 
@@ -14,7 +15,7 @@ def handle(command: Enrollment, request: Request) -> Reply:
     owners = scope = None
     if command.group is not None:
         group = enrollment.find_group(session, command.group)
-        owners, scope = devices.in_group(group), f'group "{group.name}"'
+        owners, scope = devices.in_group(group), f'group "{n(group.name)}"'
     policy = tenant.policy_level(session)
     counts = compliance.enrollment_counts(session, tenant.risk_levels(session), policy, owners)
     data: dict[str, object] = {"counts": counts.as_counts(), "compliance": counts.as_compliance()}
@@ -42,7 +43,7 @@ def handle(command: Enrollment, request: Request) -> Reply:
         since = "enrolled" if command.state == "pending" else "last check-in"
         lines.append(f"{command.state.capitalize()} devices ({total:,}):")
         lines += [
-            f"• {d.owner_email} · {d.name or 'Unnamed device'} · {d.platform} · {d.id} · {since} "
+            f"• {n(d.owner_email)} · {n(d.name or 'Unnamed device')} · {n(d.platform)} · {n(d.id)} · {since} "
             f"{tenant.stamp(d.enrolled_at if command.state == 'pending' else d.checkin_time) or 'never'}"
             for d in rows
         ]

@@ -8,6 +8,7 @@ from bot.reply import Reply
 from integration import devices, tenant
 from integration.devices import DeviceStatus
 from integration.errors import NotFound
+from integration.text import neutralise as n
 from integration.validation import show
 from storage.states import ProtectionStatus
 
@@ -70,15 +71,18 @@ def _device_data(status: DeviceStatus, reason: str) -> dict[str, Any]:
 
 
 def _device_text(row: dict[str, Any]) -> str:
+    """Every value from the source is neutralised here: a newline in a device name must not start a
+    line of its own (front ends neutralise each line, so they cannot catch that)."""
     lines = [
-        f"• {row['name'] or 'Unnamed device'} · {row['platform']} · {row['id']}",
-        f"  {row['activation'].lower()}, {row['protection'].lower()}, {row['security'].lower()} → "
-        f"{row['compliance'].upper()} · last check-in {row['last_checkin'] or 'never'}",
-        f"  {row['reason']}",
+        f"• {n(row['name'] or 'Unnamed device')} · {n(row['platform'])} · {n(row['id'])}",
+        f"  {n(row['activation'].lower())}, {n(row['protection'].lower())}, "
+        f"{n(row['security'].lower())} → {row['compliance'].upper()} · "
+        f"last check-in {row['last_checkin'] or 'never'}",
+        f"  {n(row['reason'])}",
     ]
     for threat in row["open_threats"]:
-        app = f' "{threat["app"]}"' if threat["app"] else ""
+        app = f' "{n(threat["app"])}"' if threat["app"] else ""
         lines.append(
-            f"  - {threat['classification']} ({threat['risk']}){app} detected {threat['detected_at']}"
+            f"  - {n(threat['classification'])} ({threat['risk']}){app} detected {threat['detected_at']}"
         )
     return "\n".join(lines)

@@ -6,6 +6,7 @@ from bot.commands import SubscriptionConsent, SubscriptionSet, SubscriptionShow
 from bot.handlers.context import Request
 from bot.reply import Reply
 from integration import subscription
+from integration.text import neutralise as n
 
 
 def show(command: SubscriptionShow, request: Request) -> Reply:
@@ -39,7 +40,7 @@ def _reply(request: Request, note: str | None) -> Reply:
         f"Tenant directory ID: {data['tenant_id'] or 'not set'}",
         f"Full-access group: {_group(data['full_access_group'])}",
         f"Restricted-access group: {_group(data['restricted_access_group'])}",
-        f"Consent: granted by {consent['by']} at {consent['at']}"
+        f"Consent: granted by {n(consent['by'])} at {consent['at']}"
         if consent["granted"]
         else "Consent: not granted (a global administrator runs `subscription consent`)",
     ]
@@ -49,4 +50,6 @@ def _reply(request: Request, note: str | None) -> Reply:
 def _group(group: dict[str, Any] | None) -> str:
     if group is None:
         return "not set"
-    return f'"{group["name"]}" ({group["id"]})' if group["name"] else f"{group['id']} (not in the directory)"
+    if not group["name"]:
+        return f"{group['id']} (not in the directory)"
+    return f'"{n(group["name"])}" ({group["id"]})'

@@ -5,6 +5,7 @@ import json
 from typing import Any
 
 from bot.reply import Reply
+from integration.text import neutralise
 
 MAX_BLOCKS = 50
 MAX_TEXT = 3_000
@@ -17,8 +18,10 @@ Block = dict[str, Any]
 
 
 def escape(text: str) -> str:
-    """Slack mrkdwn escaping of untrusted text: `&` first, then `<` and `>`."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Untrusted text made safe for Slack mrkdwn: control and bidi characters made visible
+    (`integration.text.neutralise`; a newline too, so escape a reply line by line), then `&` first,
+    `<` and `>`."""
+    return neutralise(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def mrkdwn(text: str) -> Block:
@@ -50,8 +53,8 @@ def message(
 
 
 def fallback(text: str) -> str:
-    """The notification/fallback `text`: escaped too, and short."""
-    escaped = escape(text)
+    """The notification/fallback `text`: escaped line by line too, and short."""
+    escaped = "\n".join(escape(line) for line in text.split("\n"))
     return escaped if len(escaped) <= FALLBACK_LIMIT else escaped[: FALLBACK_LIMIT - 1] + "…"
 
 

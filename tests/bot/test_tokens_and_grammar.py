@@ -33,6 +33,7 @@ from storage.models import (
     Subscription,
     Threat,
 )
+from tests.integration.test_text import FORBIDDEN
 
 ADMIN, ANALYST, ALICE = "admin@contoso.example", "analyst@contoso.example", "alice@contoso.example"
 GUID = "6f1c2a9e-3b7d-4c1e-9a55-0d2f6c8b4e21"
@@ -173,7 +174,7 @@ def test_every_grammar_row_parses_into_its_command(text: str, command: c.Command
 MALFORMED = [
     ("frobnicate", ["Unknown command `frobnicate`", "Commands: help, status, enrollment", "Try `help`"]),
     ("<!channel>", ["Unknown command `<!channel>`"]),
-    ("\x00\x1b[2J", ["Unknown command `??[2J`"]),
+    ("\x00\x1b[2J", ["Unknown command `␀␛[2J`"]),
     ("status", ["Say whose devices: `me`, an e-mail address or a device ID", "Usage: status me"]),
     ("status me you", ["Say whose devices", "Usage: status me"]),
     ("status not/an/id", ["`not/an/id` is neither an e-mail address nor a device ID", "Usage: status"]),
@@ -188,7 +189,7 @@ MALFORMED = [
     ("enrollment group", ["Give one group name after `group`", "Usage: enrollment"]),
     ("enrollment stale", ["Unexpected `stale`", "Usage: enrollment"]),
     ('enrollment group ""', ["Group name must be 1–256 printable characters", 'e.g. "Mobile Users"']),
-    ('enrollment group "tab\there"', ["Group name must be 1–256 printable characters", "got `tab?here`"]),
+    ('enrollment group "tab\there"', ["Group name must be 1–256 printable characters", "got `tab␉here`"]),
     ("risk set TROJAN severe", ["Risk level must be one of high, medium, low or none; got `severe`"]),
     ("risk set TROJANN high", ["Unknown classification `TROJANN`", "Did you mean `TROJAN`?", "risk list"]),
     ("risk reset NOPE", ["Unknown classification `NOPE`", "`risk list` shows all of them"]),
@@ -323,7 +324,12 @@ HOSTILE = [
     "\x00",
     "a\x00b",
     "\x1b[2J",
+    "\x1b]0;pwned\x07",
+    "\r\nFAKE: Applied",
+    "\x08\x7f\x85",
     "\u202e",
+    "\u2066\u200f\u061c",
+    "\u2028",
     "\r\n",
     "\ufeff",
     "<!channel>",
@@ -370,6 +376,7 @@ def test_any_text_gets_a_reply_and_a_refusal_changes_nothing(console: Console, e
 
     assert isinstance(reply, Reply)
     assert reply.text
+    assert not FORBIDDEN & set(reply.text.replace("\n", "")), reply.text  # hostile text quoted back visibly
     json.dumps(reply.as_json())  # what `--json` prints
     event("answered" if reply.ok else "refused")
     if reply.ok:
@@ -412,5 +419,6 @@ def test_hostile_text_in_any_argument_changes_nothing(console: Console) -> None:
                 pytest.fail(f"{attempt!r} raised {error!r}")
             assert isinstance(reply, Reply)
             assert reply.text
+            assert not FORBIDDEN & set(reply.text.replace("\n", "")), reply.text
             json.dumps(reply.as_json())
     assert _snapshot(console.store) == before

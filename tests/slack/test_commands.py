@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from bot.serve import build
-from bot.slack.blocks import escape
+from bot.slack.blocks import fallback
 from integration.demo import threats
 from storage.engine import Store
 from storage.models import Device
@@ -80,7 +80,7 @@ async def test_reply_matches_the_shared_grammar(slack: SlackClient) -> None:
     """Slack shows what `mesbot ask` shows: same handler, only the rendering differs."""
     response = await slack.command("status alice@contoso.example", user="UANALYST")
     reply = slack.services.console.run("analyst@contoso.example", "status alice@contoso.example")
-    assert response.json()["text"] == escape(reply.text)
+    assert response.json()["text"] == fallback(reply.text)
 
 
 async def test_identity_comes_from_the_verified_user_id_not_user_name(slack: SlackClient) -> None:
@@ -129,16 +129,27 @@ async def test_hostile_names_are_escaped(slack: SlackClient) -> None:
             session,
             device_id=device_id,
             classification="TROJAN",
-            app="<!channel> & <b>pwn</b>",
+            app="<!channel> & <b>pwn</b>\r\nFAKE: Applied\u202egnp.exe\u2066\x1b[2J",
             count=1,
             numbered=False,
             now=NOW,
         )
+        device = session.get(Device, device_id)
+        assert device is not None
+        device.name = "Alice\u2028FAKE: Applied\x85\u200f"
+        session.add(device)
     response = await slack.command("status alice@contoso.example", user="UADMIN")
     message = response.json()
     everything = " ".join(_texts(message)) + message["text"]
     assert "<!channel>" not in everything and "<b>" not in everything
-    assert "&lt;!channel&gt; &amp; &lt;b&gt;pwn&lt;/b&gt;" in everything
+    assert (
+        "&lt;!channel&gt; &amp; &lt;b&gt;pwn&lt;/b&gt;␍␊FAKE: Applied⟨U+202E⟩gnp.exe⟨U+2066⟩␛[2J"
+        in everything
+    )
+    assert "Alice⟨U+2028⟩FAKE: Applied⟨U+0085⟩⟨U+200F⟩" in everything
+    for text in [*_texts(message), message["text"]]:  # CR/LF and bidi stay out of every text object
+        assert not set(text) & set("\r\x1b\x85\u202e\u2066\u200f\u2028")
+        assert not any(line.startswith("FAKE") for line in text.split("\n"))
 
 
 async def test_a_reply_with_500_devices_stays_within_slack_limits(slack: SlackClient) -> None:
