@@ -65,31 +65,41 @@ class SlackClient:
     services: SlackServices
     fake: FakeSlack
 
-    async def signed(
-        self, body: bytes, content_type: str, headers: dict[str, str] | None = None
-    ) -> httpx.Response:
+    def signed_headers(self, body: bytes, content_type: str) -> dict[str, str]:
         timestamp = str(int(time.time()))
-        signed_headers = {
+        return {
             "content-type": content_type,
             "x-slack-request-timestamp": timestamp,
             "x-slack-signature": sign(SECRET, timestamp, body),
-            **(headers or {}),
         }
+
+    async def signed(
+        self, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        signed_headers = {**self.signed_headers(body, content_type), **(headers or {})}
         return await self.http.post("/slack/events", content=body, headers=signed_headers)
 
-    async def command(self, text: str, user: str = "UADMIN") -> httpx.Response:
-        body = urlencode(
-            {
-                "command": "/lookout",
-                "text": text,
-                "user_id": user,
-                "user_name": "spoofable",
-                "team_id": "T1",
-                "channel_id": "C1",
-                "trigger_id": uuid.uuid4().hex,
-                "response_url": f"{self.fake.url}/response/{uuid.uuid4().hex}",
-            }
-        ).encode()
+    def command_body(
+        self, text: str, user: str = "UADMIN", *, trigger_id: bool = True, response_url: str | None = None
+    ) -> bytes:
+        fields = {
+            "command": "/lookout",
+            "text": text,
+            "user_id": user,
+            "user_name": "spoofable",
+            "team_id": "T1",
+            "channel_id": "C1",
+            "trigger_id": uuid.uuid4().hex,
+            "response_url": response_url or f"{self.fake.url}/response/{uuid.uuid4().hex}",
+        }
+        if not trigger_id:
+            del fields["trigger_id"]
+        return urlencode(fields).encode()
+
+    async def command(
+        self, text: str, user: str = "UADMIN", response_url: str | None = None
+    ) -> httpx.Response:
+        body = self.command_body(text, user, response_url=response_url)
         return await self.signed(body, "application/x-www-form-urlencoded")
 
     def action_body(self, action_id: str, value: str, user: str = "UADMIN") -> bytes:
