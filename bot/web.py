@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.metrics import Metrics
+from bot.slack import payload
 from bot.slack.verify import verify
 from integration import tenant
 from integration.config import Settings
@@ -53,9 +54,13 @@ def create_web(
             log.info("rejected Slack request: %s", verdict.reason)  # never the body
             return PlainTextResponse(verdict.reason, status_code=verdict.status)
         try:
-            body.decode("utf-8")
+            text = body.decode("utf-8")
         except UnicodeDecodeError:
             return PlainTextResponse("body is not UTF-8", status_code=400)
+        problem = payload.problem(text, request.headers.get("content-type"))
+        if problem is not None:
+            log.warning("refused a malformed signed Slack request: %s", problem)  # never the body
+            return PlainTextResponse(f"malformed request: {problem}", status_code=400)
         try:
             return await handler.handle(request)
         except Exception:  # a signed but malformed payload must not become a 500 with a traceback
