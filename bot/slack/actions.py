@@ -74,6 +74,8 @@ async def confirm(services: SlackServices, body: dict[str, Any]) -> None:
     if click is None:
         log.warning("ignored a confirm click without response_url, user or value")
         return
+    if not services.may_respond(click.response_url):
+        return  # not a click Slack sent: change nothing (may_respond logged it)
     applied: Reply | None = None
     try:
         message, replaces, applied = await _apply(services, click)
@@ -133,6 +135,8 @@ async def cancel(services: SlackServices, body: dict[str, Any]) -> None:
     click = _click(body)
     if click is None:
         log.warning("ignored a cancel click without response_url, user or value")
+        return
+    if not services.may_respond(click.response_url):
         return
     try:
         reply, replaces = await _cancel(services, click)

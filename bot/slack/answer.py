@@ -68,9 +68,11 @@ async def command_reply(
 async def answer(
     services: SlackServices, ack: Ack, response_url: str | None, work: Awaitable[Message]
 ) -> None:
-    """Ack with the answer if `work` finishes within the inline budget, else ack now and follow up."""
+    """Ack with the answer if `work` finishes within the inline budget, else ack now and follow up.
+    Without a `response_url` mesbot may post to, the ack is the only answer: it waits for the work."""
+    follow_up = response_url is not None and services.may_respond(response_url)
     task = asyncio.ensure_future(_guarded(work))
-    done, _ = await asyncio.wait({task}, timeout=services.inline_budget)
+    done, _ = await asyncio.wait({task}, timeout=services.inline_budget if follow_up else None)
     if done:
         await ack(**task.result())
         return
