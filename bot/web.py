@@ -10,7 +10,7 @@ from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from sqlalchemy import text
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -23,6 +23,7 @@ from storage.engine import Store
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_000_000
+BODY_TIMEOUT_SECONDS = 10.0  # Slack sends a few kilobytes at once; a trickle is a stuck or hostile client
 
 
 def create_web(
@@ -33,6 +34,7 @@ def create_web(
     *,
     scheduler_state: Callable[[], str] = lambda: "off",
     now: Callable[[], float] = time.time,
+    body_timeout: float = BODY_TIMEOUT_SECONDS,
 ) -> Starlette:
     handler = AsyncSlackRequestHandler(slack) if slack else None
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
@@ -40,9 +42,9 @@ def create_web(
     async def slack_events(request: Request) -> Response:
         if handler is None or secret is None:
             return PlainTextResponse("Slack is not configured (SLACK_SIGNING_SECRET).", status_code=404)
-        body = await _bounded_body(request)
-        if body is None:
-            return PlainTextResponse("request too large", status_code=413)
+        body = await _bounded_body(request, body_timeout)
+        if isinstance(body, Response):
+            return body
         verdict = verify(
             secret,
             request.headers.get("x-slack-request-timestamp"),
@@ -84,11 +86,27 @@ def create_web(
     )
 
 
-async def _bounded_body(request: Request) -> bytes | None:
-    """The body, or None once it passes MAX_BODY_BYTES (read no further: it is not signed yet)."""
+async def _bounded_body(request: Request, timeout: float) -> bytes | Response:
+    """The body, or the answer that refuses it: 413 once it passes MAX_BODY_BYTES (read no further: it
+    is not signed yet), 408 when it takes longer than `timeout`, 400 when the client hangs up mid-body."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return None
+        return PlainTextResponse("request too large", status_code=413)
+    try:
+        body = await asyncio.wait_for(_read(request), timeout)
+    except TimeoutError:
+        log.info("Slack request body not received within %g s", timeout)
+        return PlainTextResponse("request body too slow", status_code=408)
+    except ClientDisconnect:  # nobody is left to answer; not an error of mesbot's
+        log.debug("client hung up before sending the whole body")
+        return PlainTextResponse("client disconnected", status_code=400)
+    if body is None:
+        return PlainTextResponse("request too large", status_code=413)
+    request._body = body  # Starlette's cache: Bolt's adapter reads the body again
+    return body
+
+
+async def _read(request: Request) -> bytes | None:
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -96,9 +114,7 @@ async def _bounded_body(request: Request) -> bytes | None:
         if size > MAX_BODY_BYTES:
             return None
         chunks.append(chunk)
-    body = b"".join(chunks)
-    request._body = body  # Starlette's cache: Bolt's adapter reads the body again
-    return body
+    return b"".join(chunks)
 
 
 def _health(store: Store) -> dict[str, Any]:
