@@ -22,6 +22,7 @@ from bot.slack.identity import UnknownSlackUser
 from bot.slack.services import SlackServices
 from integration.tenant import stamp
 from storage import claims
+from storage.errors import StoreBusy
 from storage.models import PendingChange
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ async def confirm(services: SlackServices, body: dict[str, Any]) -> None:
     applied: Reply | None = None
     try:
         message, replaces, applied = await _apply(services, click)
+    except StoreBusy as error:
+        message, replaces = render(Reply.refused(str(error))), False
     except Exception:
         log.exception("confirm failed")
         message, replaces = render(Reply.refused(FAILED)), False
@@ -140,6 +143,8 @@ async def cancel(services: SlackServices, body: dict[str, Any]) -> None:
         return
     try:
         reply, replaces = await _cancel(services, click)
+    except StoreBusy as error:
+        reply, replaces = Reply.refused(str(error)), False
     except Exception:
         log.exception("cancel failed")
         reply, replaces = Reply.refused(FAILED), False

@@ -3,11 +3,13 @@ the store), apply once on click, re-checked access, forged values refused."""
 
 import json
 import secrets
+import sqlite3
 import time
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlmodel import select
 
 from bot.console import ALREADY_DONE, Console
@@ -16,6 +18,7 @@ from bot.slack.actions import NOT_OURS, NOT_YOURS, USED
 from bot.slack.blocks import CANCEL_ACTION, CONFIRM_ACTION
 from integration import tenant
 from integration.clock import FixedClock
+from storage.engine import Store
 from storage.models import AuditEntry, DirectoryUser, GroupMembership, PendingChange
 from tests.conftest import NOW
 from tests.slack.conftest import SlackClient, settings_for
@@ -267,3 +270,24 @@ async def test_cancel_then_confirm_changes_nothing(slack: SlackClient) -> None:
     await slack.services.drain()
     assert [r["text"] for r in slack.fake.responses()] == ["Cancelled: nothing was changed.", USED]
     assert _trojan_level(slack) == "high"
+
+
+async def test_a_busy_store_at_click_time_is_a_polite_refusal(
+    slack: SlackClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    message = (await slack.command("risk set TROJAN low", user="UADMIN")).json()
+    store = slack.services.console.store
+    impatient = Store(store.url, busy_timeout_ms=100)
+    slack.services.console = Console(impatient, slack.services.console.clock)
+    holder = sqlite3.connect(store.url.split("///", 1)[1], isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    try:
+        await slack.action(CANCEL_ACTION, _button_value(message, CANCEL_ACTION), user="UADMIN")
+        await slack.services.drain()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        impatient.dispose()
+    [busy] = slack.fake.responses()
+    assert busy["text"].startswith("The store is busy") and busy["replace_original"] is False
+    assert all(r.exc_info is None for r in caplog.records)
