@@ -5,9 +5,10 @@ import httpx
 import pytest
 from sqlmodel import func, select
 
+from bot.serve import build
 from bot.slack.answer import REPLAYED
 from storage.models import AuditEntry
-from tests.slack.conftest import SlackClient
+from tests.slack.conftest import SlackClient, settings_for
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -49,6 +50,20 @@ async def test_a_replayed_confirmed_risk_change_is_applied_once(slack: SlackClie
     first, second = await _send_twice(slack, slack.command_body("risk set TROJAN low --yes"))
     assert first.json()["text"].startswith("Applied: TROJAN high → low")
     assert second.json()["text"] == REPLAYED
+    assert _audits(slack, "risk.set") == 1
+
+
+async def test_a_replay_sent_to_another_process_is_recognised_too(slack: SlackClient) -> None:
+    captured = slack.command_body("risk set TROJAN low --yes")
+    headers = slack.signed_headers(captured, FORM)
+    first = await slack.http.post("/slack/events", content=captured, headers=headers)
+    assert first.json()["text"].startswith("Applied: TROJAN high → low")
+    # a second mesbot on the same store (another web process behind the load balancer)
+    web, _app, services = build(settings_for(slack.fake), slack.services.console.store)
+    assert services is not None
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url="http://mesbot") as other:
+        replayed = await other.post("/slack/events", content=captured, headers=headers)
+    assert replayed.json()["text"] == REPLAYED
     assert _audits(slack, "risk.set") == 1
 
 
