@@ -10,11 +10,12 @@ from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from sqlalchemy import text
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.metrics import Metrics
+from bot.slack import payload
 from bot.slack.verify import verify
 from integration import tenant
 from integration.config import Settings
@@ -22,6 +23,7 @@ from storage.engine import Store
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_000_000
+BODY_TIMEOUT_SECONDS = 10.0  # Slack sends a few kilobytes at once; a trickle is a stuck or hostile client
 
 
 def create_web(
@@ -32,6 +34,7 @@ def create_web(
     *,
     scheduler_state: Callable[[], str] = lambda: "off",
     now: Callable[[], float] = time.time,
+    body_timeout: float = BODY_TIMEOUT_SECONDS,
 ) -> Starlette:
     handler = AsyncSlackRequestHandler(slack) if slack else None
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
@@ -39,9 +42,9 @@ def create_web(
     async def slack_events(request: Request) -> Response:
         if handler is None or secret is None:
             return PlainTextResponse("Slack is not configured (SLACK_SIGNING_SECRET).", status_code=404)
-        body = await _bounded_body(request)
-        if body is None:
-            return PlainTextResponse("request too large", status_code=413)
+        body = await _bounded_body(request, body_timeout)
+        if isinstance(body, Response):
+            return body
         verdict = verify(
             secret,
             request.headers.get("x-slack-request-timestamp"),
@@ -53,9 +56,17 @@ def create_web(
             log.info("rejected Slack request: %s", verdict.reason)  # never the body
             return PlainTextResponse(verdict.reason, status_code=verdict.status)
         try:
-            body.decode("utf-8")
+            text = body.decode("utf-8")
         except UnicodeDecodeError:
             return PlainTextResponse("body is not UTF-8", status_code=400)
+        content_type = request.headers.get("content-type")
+        shielded = payload.shielded(text, content_type)
+        if shielded is not text:
+            request._body = shielded.encode()  # Starlette's cache, which Bolt's adapter reads
+        problem = payload.problem(shielded, content_type)
+        if problem is not None:
+            log.warning("refused a malformed signed Slack request: %s", problem)  # never the body
+            return PlainTextResponse(f"malformed request: {problem}", status_code=400)
         try:
             return await handler.handle(request)
         except Exception:  # a signed but malformed payload must not become a 500 with a traceback
@@ -79,11 +90,27 @@ def create_web(
     )
 
 
-async def _bounded_body(request: Request) -> bytes | None:
-    """The body, or None once it passes MAX_BODY_BYTES (read no further: it is not signed yet)."""
+async def _bounded_body(request: Request, timeout: float) -> bytes | Response:
+    """The body, or the answer that refuses it: 413 once it passes MAX_BODY_BYTES (read no further: it
+    is not signed yet), 408 when it takes longer than `timeout`, 400 when the client hangs up mid-body."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return None
+        return PlainTextResponse("request too large", status_code=413)
+    try:
+        body = await asyncio.wait_for(_read(request), timeout)
+    except TimeoutError:
+        log.info("Slack request body not received within %g s", timeout)
+        return PlainTextResponse("request body too slow", status_code=408)
+    except ClientDisconnect:  # nobody is left to answer; not an error of mesbot's
+        log.debug("client hung up before sending the whole body")
+        return PlainTextResponse("client disconnected", status_code=400)
+    if body is None:
+        return PlainTextResponse("request too large", status_code=413)
+    request._body = body  # Starlette's cache: Bolt's adapter reads the body again
+    return body
+
+
+async def _read(request: Request) -> bytes | None:
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -91,9 +118,7 @@ async def _bounded_body(request: Request) -> bytes | None:
         if size > MAX_BODY_BYTES:
             return None
         chunks.append(chunk)
-    body = b"".join(chunks)
-    request._body = body  # Starlette's cache: Bolt's adapter reads the body again
-    return body
+    return b"".join(chunks)
 
 
 def _health(store: Store) -> dict[str, Any]:

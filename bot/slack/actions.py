@@ -1,48 +1,47 @@
-"""Confirm/Cancel of a previewed change. A click re-checks access, applies at most once (the button's
-nonce is claimed in the change's own transaction), and refuses a preview that is stale or whose
-impact has changed since it was shown."""
+"""Confirm/Cancel of a previewed change. A button names only the preview's nonce; the change itself
+(command, previewer, impact, expiry) is read from the store. A click re-checks access by running
+exactly the stored command for the clicking user, applies at most once (the nonce is claimed in the
+change's own transaction), and refuses a preview that expired or whose impact changed since it was shown.
+
+Who may click: Confirm, anyone who may make the change (a colleague with full access may finish a
+preview; the reply names who previewed and who applied). Cancel, the previewer or anyone who may make
+the change."""
 
 import asyncio
-import json
 import logging
 import re
-import time
 from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.commands import PolicySet, RiskReset, RiskSet
-from bot.grammar import parse
 from bot.reply import Reply
-from bot.slack import blocks
-from bot.slack.answer import FAILED, Ack, render
+from bot.slack import blocks, pending
+from bot.slack.answer import FAILED, Ack, Message, offer, render
 from bot.slack.identity import UnknownSlackUser
 from bot.slack.services import SlackServices
-from integration.errors import MesbotError
 from integration.tenant import stamp
 from storage import claims
+from storage.errors import StoreBusy
+from storage.models import PendingChange
 
 log = logging.getLogger(__name__)
-CONFIRMABLE = (RiskSet, RiskReset, PolicySet)
-PREVIEW_LIFETIME_SECONDS = 15 * 60
 SLACK_ID = re.compile(r"[UW][A-Z0-9]{1,20}")  # safe to put in a <@…> mention
 USED = "This preview was already confirmed or cancelled; nothing more was changed."
 NOT_OURS = "That button is not one mesbot made; nothing was changed."
+EXPIRED = "This preview has expired; nothing was changed. Run the command again for a fresh one."
+NOT_YOURS = (
+    "Only the person who asked for this preview, or someone who may make this change, can cancel it; "
+    "nothing was changed."
+)
+CANCELLED = "Cancelled: nothing was changed."
 
 
 @dataclass(frozen=True)
-class Pending:
-    """What a Confirm button carries: the change, its one-time nonce, when and what was previewed."""
-
-    command: str
-    nonce: str
-    issued: int
-    impact: dict[str, int]
-
-    @property
-    def key(self) -> str:
-        return f"confirm:{self.nonce}"
+class Click:
+    response_url: str
+    user_id: str
+    value: str
 
 
 def register(app: AsyncApp, services: SlackServices) -> None:
@@ -57,93 +56,118 @@ def register(app: AsyncApp, services: SlackServices) -> None:
         services.background(cancel(services, body))
 
 
-def pending(value: str) -> Pending:
-    """The button's value, checked to be a confirmed change mesbot offered."""
-    try:
-        data = json.loads(value)
-        found = Pending(str(data["command"]), str(data["nonce"]), int(data["issued"]), dict(data["impact"]))
-        parsed = parse(found.command)
-    except (ValueError, KeyError, TypeError, MesbotError):
-        raise MesbotError(NOT_OURS) from None
-    if not isinstance(parsed, CONFIRMABLE) or not parsed.confirmed:
-        raise MesbotError(NOT_OURS)
-    return found
-
-
-def _action(body: dict[str, Any]) -> tuple[str, str, str] | None:
-    """(response_url, user ID, button value) of a click, or None for a malformed payload."""
-    response_url, user, actions = (
-        body.get("response_url"),
-        body.get("user") or {},
-        body.get("actions") or [{}],
-    )
-    if not isinstance(response_url, str) or not SLACK_ID.fullmatch(str(user.get("id", ""))):
+def _click(body: dict[str, Any]) -> Click | None:
+    """The click's response_url, Slack user and button value, or None when the payload lacks one."""
+    response_url, user, actions = body.get("response_url"), body.get("user"), body.get("actions")
+    if not isinstance(user, dict) or not isinstance(actions, list) or not actions:
         return None
-    return response_url, user["id"], str(actions[0].get("value", ""))
+    user_id, action = user.get("id"), actions[0]
+    value = action.get("value") if isinstance(action, dict) else None
+    if not isinstance(response_url, str) or not isinstance(value, str):
+        return None
+    if not isinstance(user_id, str) or not SLACK_ID.fullmatch(user_id):
+        return None
+    return Click(response_url, user_id, value)
 
 
 async def confirm(services: SlackServices, body: dict[str, Any]) -> None:
-    click = _action(body)
+    click = _click(body)
     if click is None:
-        log.warning("ignored a confirm click without response_url or user")
+        log.warning("ignored a confirm click without response_url, user or value")
         return
-    response_url, user_id, value = click
+    if not services.may_respond(click.response_url):
+        return  # not a click Slack sent: change nothing (may_respond logged it)
+    applied: Reply | None = None
     try:
-        reply, replace = await _apply(services, user_id, value)
+        message, replaces, applied = await _apply(services, click)
+    except StoreBusy as error:
+        message, replaces = render(Reply.refused(str(error))), False
     except Exception:
         log.exception("confirm failed")
-        reply, replace = Reply.refused(FAILED), False
-    message = render(reply)
+        message, replaces = render(Reply.refused(FAILED)), False
     message.pop("response_type")  # not allowed when replacing the original message
-    if reply.data.get("applied") is True:
-        message["blocks"].append(
-            blocks.context(f"Applied by <@{user_id}> at {stamp(services.console.clock.now())}")
-        )
-    await services.respond(response_url, {"replace_original": replace, **message})
-    if reply.data.get("applied") is True and services.settings.risk_announce_channel:
-        await _announce(services, services.settings.risk_announce_channel, user_id, reply)
+    await services.respond(click.response_url, {"replace_original": replaces, **message})
+    if applied is not None and services.settings.risk_announce_channel:
+        await _announce(services, services.settings.risk_announce_channel, click.user_id, applied)
 
 
-async def _apply(services: SlackServices, user_id: str, value: str) -> tuple[Reply, bool]:
-    """The reply to show, and whether it replaces the preview."""
+async def _apply(services: SlackServices, click: Click) -> tuple[Message, bool, Reply | None]:
+    """The message to show, whether it replaces the preview, and the reply of an applied change."""
+    store = services.console.store
+    change = await asyncio.to_thread(pending.find, store, click.value)
+    if change is None or not change.command.endswith(pending.CONFIRM_FLAG):
+        return render(Reply.refused(NOT_OURS)), False, None
+    if services.console.clock.now() >= change.expires_at:
+        return render(Reply.refused(EXPIRED)), True, None
     try:
-        change = pending(value)
-    except MesbotError as error:
-        return Reply.refused(str(error)), False
-    if time.time() - change.issued > PREVIEW_LIFETIME_SECONDS:
-        return Reply.refused("This preview has expired; run the command again for a fresh one."), True
-    try:
-        email = await services.identity.email(user_id)
+        email = await services.identity.email(click.user_id)
     except UnknownSlackUser as error:
-        return Reply.refused(str(error)), False
-    if await asyncio.to_thread(claims.is_claimed, services.console.store, change.key):
-        return Reply(ok=True, text=USED), False
-    preview_text = change.command.removesuffix(" --yes")
-    current = await services.run(email, preview_text)  # re-checks access too
+        return render(Reply.refused(str(error))), False, None
+    key = pending.claim_key(change.nonce)
+    if await asyncio.to_thread(claims.is_claimed, store, key):
+        return render(Reply(ok=True, text=USED)), False, None
+    current = await services.run(email, change.command.removesuffix(pending.CONFIRM_FLAG))  # re-checks access
     if not current.ok:
-        return current, False
+        return render(current), False, None
     if current.data.get("preview") != change.impact:
-        if await asyncio.to_thread(claims.is_claimed, services.console.store, change.key):
-            return Reply(ok=True, text=USED), False  # a concurrent click applied it just now
+        if await asyncio.to_thread(claims.is_claimed, store, key):
+            return render(Reply(ok=True, text=USED)), False, None  # a concurrent click applied it just now
         changed = f"The impact changed since your preview; nothing was applied. New preview:\n{current.text}"
-        return replace(current, text=changed), False
-    applied = await services.run(email, change.command, once=change.key)
-    return applied, applied.data.get("applied") is True
+        return await offer(services, replace(current, text=changed), email, click.user_id), False, None
+    reply = await services.run(email, change.command, once=key)
+    message = render(reply)
+    if reply.data.get("applied") is not True:
+        return message, False, None
+    message["blocks"].append(blocks.context(_applied_by(services, click.user_id, change)))
+    return message, True, reply
+
+
+def _applied_by(services: SlackServices, user_id: str, change: PendingChange) -> str:
+    note = f"Applied by <@{user_id}> at {stamp(services.console.clock.now())}"
+    if change.slack_user_id == user_id:
+        return note
+    previewer = (
+        f"<@{change.slack_user_id}>"
+        if SLACK_ID.fullmatch(change.slack_user_id)
+        else blocks.escape(change.actor_email)
+    )
+    return f"{note}; previewed by {previewer}"
 
 
 async def cancel(services: SlackServices, body: dict[str, Any]) -> None:
-    click = _action(body)
+    click = _click(body)
     if click is None:
+        log.warning("ignored a cancel click without response_url, user or value")
         return
-    response_url, _user_id, value = click
-    nonce = value.removeprefix("cancel:")
-    store, now = services.console.store, services.console.clock.now()
-    if nonce and not await asyncio.to_thread(claims.claim, store, f"confirm:{nonce}", now):
-        reply = Reply(ok=True, text=USED)
-        await services.respond(response_url, {"replace_original": False, **blocks.message(reply)})
+    if not services.may_respond(click.response_url):
         return
-    cancelled = Reply(ok=True, text="Cancelled: nothing was changed.")
-    await services.respond(response_url, {"replace_original": True, **blocks.message(cancelled)})
+    try:
+        reply, replaces = await _cancel(services, click)
+    except StoreBusy as error:
+        reply, replaces = Reply.refused(str(error)), False
+    except Exception:
+        log.exception("cancel failed")
+        reply, replaces = Reply.refused(FAILED), False
+    await services.respond(click.response_url, {"replace_original": replaces, **blocks.message(reply)})
+
+
+async def _cancel(services: SlackServices, click: Click) -> tuple[Reply, bool]:
+    """The reply to show, and whether it replaces the preview."""
+    store = services.console.store
+    change = await asyncio.to_thread(pending.find, store, click.value.removeprefix("cancel:"))
+    if change is None:
+        return Reply.refused(NOT_OURS), False
+    if click.user_id != change.slack_user_id:
+        try:
+            email = await services.identity.email(click.user_id)
+        except UnknownSlackUser as error:
+            return Reply.refused(str(error)), False
+        if not await asyncio.to_thread(pending.may_change, store, email, change.command):
+            return Reply.refused(NOT_YOURS), False
+    now = services.console.clock.now()
+    if not await asyncio.to_thread(claims.claim, store, pending.claim_key(change.nonce), now):
+        return Reply(ok=True, text=USED), False
+    return Reply(ok=True, text=CANCELLED), True
 
 
 async def _announce(services: SlackServices, channel: str, user_id: str, reply: Reply) -> None:

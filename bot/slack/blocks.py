@@ -1,7 +1,6 @@
 """Replies as Block Kit: escaped, within Slack's limits (50 blocks, 3,000 characters a text), with
 "+N more" instead of failing on long lists, and an escaped plain-text fallback."""
 
-import json
 from typing import Any
 
 from bot.reply import Reply
@@ -106,9 +105,3 @@ def confirm_buttons(value: str, cancel_value: str) -> Block:
             },
         ],
     }
-
-
-def confirm_value(command: str, nonce: str, issued: int, impact: dict[str, int]) -> str:
-    return json.dumps(
-        {"command": command, "nonce": nonce, "issued": issued, "impact": impact}, separators=(",", ":")
-    )

@@ -24,6 +24,10 @@ class SlackIdentity:
     monotonic: Callable[[], float] = time.monotonic
     _cache: dict[str, tuple[str, float]] = field(default_factory=dict)
 
+    def forget(self, user_id: str) -> None:
+        """Look the user up again next time (e.g. after their profile or access changed)."""
+        self._cache.pop(user_id, None)
+
     async def email(self, user_id: str) -> str:
         cached = self._cache.get(user_id)
         if cached and cached[1] > self.monotonic():

@@ -6,6 +6,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -71,7 +72,19 @@ class SlackServices:
                 return
             await asyncio.wait(list(self._tasks), timeout=left)
 
+    def may_respond(self, response_url: str) -> bool:
+        """Whether mesbot posts to this `response_url`: only Slack's hooks host over HTTPS, or the scheme,
+        host and port of MESBOT_SLACK_API_URL (tests, staging). A payload must not make mesbot post
+        wherever it names; anything else is logged once here and not posted to."""
+        origin = _origin(response_url)
+        if origin is not None and origin in (SLACK_HOOKS, _origin(self.settings.slack_api_url)):
+            return True
+        log.warning("not posting to a response_url outside Slack: %.100r", response_url)
+        return False
+
     async def respond(self, response_url: str, payload: dict[str, Any]) -> None:
+        if not self.may_respond(response_url):
+            return
         webhook = AsyncWebhookClient(response_url, retry_handlers=slack_api.retry_handlers())
         response = await webhook.send_dict(payload)
         if response.status_code >= 400:
@@ -93,3 +106,19 @@ class SlackServices:
             await asyncio.to_thread(
                 slack_api.record_failure, self.console.store, self.console.clock, method, code
             )
+
+
+SLACK_HOOKS = ("https", "hooks.slack.com", 443)
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL, or None for anything else."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname, port or DEFAULT_PORTS[parts.scheme]

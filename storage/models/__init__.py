@@ -4,6 +4,7 @@ from storage.models.claims import Claim
 from storage.models.devices import Device, Threat
 from storage.models.directory import DirectoryGroup, DirectoryUser, GroupMembership
 from storage.models.operations import AuditEntry, ConnectorError, OutboxMessage, SourceCursor
+from storage.models.pending import PendingChange
 from storage.models.preferences import NotificationPreference, QuietHours
 from storage.models.tenant import (
     Classification,
@@ -29,6 +30,7 @@ __all__ = [
     "GroupMembership",
     "NotificationPreference",
     "OutboxMessage",
+    "PendingChange",
     "QuietHours",
     "SourceCursor",
     "Subscription",

@@ -65,49 +65,63 @@ class SlackClient:
     services: SlackServices
     fake: FakeSlack
 
-    async def signed(
-        self, body: bytes, content_type: str, headers: dict[str, str] | None = None
-    ) -> httpx.Response:
+    def signed_headers(self, body: bytes, content_type: str) -> dict[str, str]:
         timestamp = str(int(time.time()))
-        signed_headers = {
+        return {
             "content-type": content_type,
             "x-slack-request-timestamp": timestamp,
             "x-slack-signature": sign(SECRET, timestamp, body),
-            **(headers or {}),
         }
+
+    async def signed(
+        self, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        signed_headers = {**self.signed_headers(body, content_type), **(headers or {})}
         return await self.http.post("/slack/events", content=body, headers=signed_headers)
 
-    async def command(self, text: str, user: str = "UADMIN") -> httpx.Response:
-        body = urlencode(
-            {
-                "command": "/lookout",
-                "text": text,
-                "user_id": user,
-                "user_name": "spoofable",
-                "team_id": "T1",
-                "channel_id": "C1",
-                "trigger_id": uuid.uuid4().hex,
-                "response_url": f"{self.fake.url}/response/{uuid.uuid4().hex}",
-            }
-        ).encode()
+    def command_body(
+        self, text: str, user: str = "UADMIN", *, trigger_id: bool = True, response_url: str | None = None
+    ) -> bytes:
+        fields = {
+            "command": "/lookout",
+            "text": text,
+            "user_id": user,
+            "user_name": "spoofable",
+            "team_id": "T1",
+            "channel_id": "C1",
+            "trigger_id": uuid.uuid4().hex,
+            "response_url": response_url or f"{self.fake.url}/response/{uuid.uuid4().hex}",
+        }
+        if not trigger_id:
+            del fields["trigger_id"]
+        return urlencode(fields).encode()
+
+    async def command(
+        self, text: str, user: str = "UADMIN", response_url: str | None = None
+    ) -> httpx.Response:
+        body = self.command_body(text, user, response_url=response_url)
         return await self.signed(body, "application/x-www-form-urlencoded")
 
-    def action_body(self, action_id: str, value: str, user: str = "UADMIN") -> bytes:
+    def action_body(
+        self, action_id: str, value: str, user: str = "UADMIN", response_url: str | None = None
+    ) -> bytes:
         payload = {
             "type": "block_actions",
             "user": {"id": user, "username": "spoofable", "team_id": "T1"},
             "team": {"id": "T1"},
             "api_app_id": "A1",
             "trigger_id": uuid.uuid4().hex,
-            "response_url": f"{self.fake.url}/response/{uuid.uuid4().hex}",
+            "response_url": response_url or f"{self.fake.url}/response/{uuid.uuid4().hex}",
             "container": {"type": "message", "message_ts": "1.2", "channel_id": "C1"},
             "actions": [{"action_id": action_id, "block_id": "b", "type": "button", "value": value}],
         }
         return urlencode({"payload": json.dumps(payload)}).encode()
 
-    async def action(self, action_id: str, value: str, user: str = "UADMIN") -> httpx.Response:
+    async def action(
+        self, action_id: str, value: str, user: str = "UADMIN", response_url: str | None = None
+    ) -> httpx.Response:
         return await self.signed(
-            self.action_body(action_id, value, user), "application/x-www-form-urlencoded"
+            self.action_body(action_id, value, user, response_url), "application/x-www-form-urlencoded"
         )
 
     async def event(self, event: dict[str, Any], event_id: str, retry: int | None = None) -> httpx.Response:

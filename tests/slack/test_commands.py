@@ -214,3 +214,11 @@ async def test_hostile_text_echoed_in_a_refusal_is_escaped(slack: SlackClient) -
     assert _texts(message)[0].startswith(":no_entry: There is no group named")
     assert "<!channel>" not in everything and "<@U1>" not in everything
     assert "&lt;!channel&gt; &amp; &lt;@U1&gt;" in everything
+
+
+async def test_a_command_mentioning_the_word_payload_reaches_its_listener(slack: SlackClient) -> None:
+    # Bolt takes any form body containing "payload" for an interaction (and answers 404).
+    response = await slack.command("status payload@contoso.example", user="UADMIN")
+
+    assert response.status_code == 200
+    assert "payload@contoso.example has no devices" in response.json()["text"]
