@@ -99,7 +99,8 @@ class Console:
     def _audit_denied(self, actor: str, command: c.Command, text: str) -> None:
         if command.action is None:
             return
-        who = actor.strip().lower()[:ACTOR_MAX] or "(nobody)"
+        who = actor.strip()[:ACTOR_MAX] or "(nobody)"
+        who = who.lower() if "@" in who else who  # addresses as the directory keeps them; Slack IDs as is
         change = audit.Change(command.action, None, {"command": text.strip()})
         try:
             with self.store.write() as session:

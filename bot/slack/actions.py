@@ -15,9 +15,10 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.console import failed
 from bot.reply import Reply
 from bot.slack import blocks, pending
-from bot.slack.answer import FAILED, Ack, Message, offer, render
+from bot.slack.answer import Ack, Message, offer, render
 from bot.slack.identity import UnknownSlackUser
 from bot.slack.services import SlackServices
 from integration.tenant import stamp
@@ -83,8 +84,7 @@ async def confirm(services: SlackServices, body: dict[str, Any]) -> None:
     except StoreBusy as error:
         message, replaces = render(Reply.refused(str(error))), False
     except Exception:
-        log.exception("confirm failed")
-        message, replaces = render(Reply.refused(FAILED)), False
+        message, replaces = render(failed(log, "confirm")), False
     message.pop("response_type")  # not allowed when replacing the original message
     await services.respond(click.response_url, {"replace_original": replaces, **message})
     if applied is not None and services.settings.risk_announce_channel:
@@ -102,7 +102,10 @@ async def _apply(services: SlackServices, click: Click) -> tuple[Message, bool, 
     try:
         email = await services.identity.email(click.user_id)
     except UnknownSlackUser as error:
-        return render(Reply.refused(str(error))), False, None
+        refusal = await asyncio.to_thread(
+            services.console.refuse, f"slack:{click.user_id}", change.command, str(error)
+        )
+        return render(refusal), False, None
     key = pending.claim_key(change.nonce)
     if await asyncio.to_thread(claims.is_claimed, store, key):
         return render(Reply(ok=True, text=USED)), False, None
@@ -146,8 +149,7 @@ async def cancel(services: SlackServices, body: dict[str, Any]) -> None:
     except StoreBusy as error:
         reply, replaces = Reply.refused(str(error)), False
     except Exception:
-        log.exception("cancel failed")
-        reply, replaces = Reply.refused(FAILED), False
+        reply, replaces = failed(log, "cancel"), False
     await services.respond(click.response_url, {"replace_original": replaces, **blocks.message(reply)})
 
 

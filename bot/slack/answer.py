@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.console import failed
 from bot.reply import Reply
 from bot.slack import blocks, pending
 from bot.slack.identity import UnknownSlackUser
@@ -18,10 +19,6 @@ log = logging.getLogger(__name__)
 Ack = Callable[..., Awaitable[Any]]
 Message = dict[str, Any]
 WORKING = "Working on it… the answer follows here in a moment."
-FAILED = (
-    "Something went wrong on mesbot's side and it has been logged. Try again; if you were changing "
-    "something, `audit` shows whether it was applied."
-)
 REPLAYED = "This request was already handled and applied once; nothing more was changed."
 
 
@@ -58,7 +55,9 @@ async def command_reply(
     try:
         email = await services.identity.email(user_id)
     except UnknownSlackUser as error:
-        return render(Reply.refused(str(error)))
+        # nobody mesbot can name: refused, and an attempted change is audited under the Slack ID
+        refusal = await asyncio.to_thread(services.console.refuse, f"slack:{user_id}", text, str(error))
+        return render(refusal)
     reply = await services.run(email, text, once=once)
     if reply.data.get("duplicate"):
         return render(Reply(ok=True, text=REPLAYED, data=reply.data, command=reply.command))
@@ -91,5 +90,4 @@ async def _guarded(work: Awaitable[Message]) -> Message:
     try:
         return await work
     except Exception:
-        log.exception("command failed")
-        return render(Reply.refused(FAILED))
+        return render(failed(log, "Slack command"))

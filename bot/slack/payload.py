@@ -18,7 +18,7 @@ def shielded(body: str, content_type: str | None) -> str:
     `payload=` field, so `/lookout status payload@contoso.example` would reach no listener (404).
     `%70ayload` decodes to the same text and no longer matches; the body was verified already.
     """
-    if content_type and content_type.split(";")[0] == "application/json" or body.startswith("{"):
+    if (content_type and content_type.split(";")[0] == "application/json") or body.startswith("{"):
         return body
     if "payload" not in body or any(pair.startswith("payload=") for pair in body.split("&")):
         return body
