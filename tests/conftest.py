@@ -1,9 +1,10 @@
-"""Shared fixtures: a real store on SQLite (and PostgreSQL when MESBOT_TEST_POSTGRES_URL is set),
-the demo tenant seeded at a fixed time, and a console acting on it."""
+"""Shared fixtures: a clean environment for every test, a real store on SQLite (and PostgreSQL when
+MESBOT_TEST_POSTGRES_URL is set), the demo tenant seeded at a fixed time, and a console acting on it."""
 
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -16,8 +17,21 @@ from storage import migrate
 from storage.engine import Store
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-POSTGRES_URL = os.environ.get("MESBOT_TEST_POSTGRES_URL")
+POSTGRES_URL = os.environ.get("MESBOT_TEST_POSTGRES_URL")  # read once, before the fixture below clears it
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+# Every prefix `integration.config.Settings` reads.
+SETTINGS_PREFIXES = ("MESBOT_", "SLACK_", "LOOKOUT_", "GRAPH_")
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's settings: no `MESBOT_*`/`SLACK_*`/… variables, and the working
+    directory is the test's own empty folder, so `Settings()` (and a `mesbot` subprocess) finds no `.env`
+    and relative paths cannot land in the checkout."""
+    for name in list(os.environ):
+        if name.startswith(SETTINGS_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
 
 
 def make_store(backend: str, tmp_path: object) -> Store:

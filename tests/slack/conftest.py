@@ -48,8 +48,7 @@ def slack_store(tmp_path: object) -> Iterator[Store]:
 
 
 def settings_for(fake: FakeSlack, **extra: Any) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+    return Settings(  # no `.env` is read: the working directory is the test's own (tests/conftest.py)
         SLACK_BOT_TOKEN="xoxb-test",
         SLACK_SIGNING_SECRET=SECRET,
         MESBOT_SLACK_API_URL=f"{fake.url}/api/",
