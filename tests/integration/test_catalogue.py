@@ -1,17 +1,12 @@
 """The classification catalogue: every Lookout name, a category, a default, and who chose it."""
 
-from pathlib import Path
-from typing import Any
-
 import pytest
-import yaml
 
 from integration.catalogue import CATALOGUE, classification_name
 from integration.errors import InvalidInput
 from integration.levels import RiskLevel
+from tests.integration.domain_facts import FACTS
 
-# What DOMAIN.md says about classifications, copied into the repository (see the file's header).
-FACTS: dict[str, Any] = yaml.safe_load((Path(__file__).with_name("domain_facts.yaml")).read_text())
 DOMAIN_CATEGORY = {name: group for group, names in FACTS["classifications"].items() for name in names}
 
 
