@@ -8,11 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -22,6 +18,7 @@ from bot.reply import Reply
 from bot.slack.identity import SlackIdentity
 from integration import connector_errors
 from integration.config import Settings
+from notifications.slack_retry import RateLimitRetry, ServerErrorRetry
 from storage.errors import StoreBusy
 
 log = logging.getLogger(__name__)
@@ -44,8 +41,8 @@ PERMANENT_ERRORS = {
 def retry_handlers() -> list[Any]:
     return [
         AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=2),  # honours Retry-After
-        AsyncServerErrorRetryHandler(max_retry_count=2),
+        RateLimitRetry(max_retry_count=2),  # waits Retry-After
+        ServerErrorRetry(max_retry_count=2),
     ]
 
 
