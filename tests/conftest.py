@@ -2,6 +2,7 @@
 MESBOT_TEST_POSTGRES_URL is set), the demo tenant seeded at a fixed time, and a console acting on it."""
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,6 +92,34 @@ def clock() -> FixedClock:
 @pytest.fixture
 def console(demo_store: Store, clock: FixedClock) -> Console:
     return Console(demo_store, clock)
+
+
+class OtherWriter:
+    """Another connection to a store's SQLite file, taking the write lock (`BEGIN IMMEDIATE`) and holding
+    it, as a long write in another process would: a store with a short busy timeout then raises StoreBusy."""
+
+    def __init__(self, store: Store) -> None:
+        assert store.is_sqlite
+        self.connection = sqlite3.connect(store.url.split("///", 1)[1], isolation_level=None)
+
+    def lock(self) -> None:
+        self.connection.execute("BEGIN IMMEDIATE")
+
+    def release(self) -> None:
+        if self.connection.in_transaction:
+            self.connection.execute("ROLLBACK")
+
+    def __enter__(self) -> "OtherWriter":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+        self.connection.close()
+
+
+def impatient(store: Store) -> Store:
+    """Another store on the same SQLite file that waits only 50 ms for a lock (StoreBusy after that)."""
+    return Store(store.url, busy_timeout_ms=50)
 
 
 @pytest.fixture(scope="session", autouse=True)
