@@ -24,14 +24,26 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 SETTINGS_PREFIXES = ("MESBOT_", "SLACK_", "LOOKOUT_", "GRAPH_")
 
 
+def _settings_variables() -> list[str]:
+    return [name for name in os.environ if name.startswith(SETTINGS_PREFIXES)]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_settings_from_the_environment() -> Iterator[None]:
+    """Also for session fixtures (test_ask's seeded demo), which run before any test's own fixtures."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in _settings_variables():
+            patch.delenv(name)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test sees the developer's settings: no `MESBOT_*`/`SLACK_*`/… variables, and the working
-    directory is the test's own empty folder, so `Settings()` (and a `mesbot` subprocess) finds no `.env`
-    and relative paths cannot land in the checkout."""
-    for name in list(os.environ):
-        if name.startswith(SETTINGS_PREFIXES):
-            monkeypatch.delenv(name)
+    """No test sees the developer's settings: no `MESBOT_*`/`SLACK_*`/… variables (not even one an
+    earlier test left behind), and the working directory is the test's own empty folder, so `Settings()`
+    (and a `mesbot` subprocess) finds no `.env` and relative paths cannot land in the checkout."""
+    for name in _settings_variables():
+        monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 
 
