@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import uvicorn
 from slack_bolt.async_app import AsyncApp
@@ -12,7 +13,7 @@ from bot.metrics import Metrics
 from bot.slack.app import create_app, create_services
 from bot.slack.services import SlackServices
 from bot.web import create_web
-from integration.clock import SystemClock
+from integration.clock import Clock, SystemClock
 from integration.config import Settings
 from storage import claims
 from storage.engine import Store
@@ -37,15 +38,18 @@ CLAIM_SWEEP_SECONDS = 3_600
 SHUTDOWN_GRACE_SECONDS = 10.0
 
 
-async def forget_old_claims(store: Store) -> None:
+async def forget_old_claims(
+    store: Store, *, clock: Clock | None = None, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+) -> None:
     """Once-only keys are needed for minutes (Slack retries, double clicks); drop them after a day."""
+    clock = clock or SystemClock()
     while True:
-        cutoff = SystemClock().now() - claims.RETENTION
+        cutoff = clock.now() - claims.RETENTION
         try:
             await asyncio.to_thread(claims.forget_before, store, cutoff)
         except StoreError as error:  # busy, or the store went away: the sweep must outlive it
             log.warning("old claims kept until the next sweep: %s", error)
-        await asyncio.sleep(CLAIM_SWEEP_SECONDS)
+        await sleep(CLAIM_SWEEP_SECONDS)
 
 
 async def serve(settings: Settings, store: Store) -> None:

@@ -5,15 +5,12 @@ and recorded as connector errors, so on-call sees them in `connector` and the di
 import logging
 from typing import Any
 
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 
 from integration import connector_errors
 from integration.clock import Clock
 from integration.errors import StoreError
+from notifications.slack_retry import RateLimitRetry, ServerErrorRetry
 from storage.engine import Store
 
 log = logging.getLogger(__name__)
@@ -38,8 +35,8 @@ def retry_handlers() -> list[Any]:
     """slack_sdk retries only connection errors by default; add rate limits and server errors."""
     return [
         AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=2),  # honours Retry-After
-        AsyncServerErrorRetryHandler(max_retry_count=2),
+        RateLimitRetry(max_retry_count=2),  # waits exactly Retry-After
+        ServerErrorRetry(max_retry_count=2),
     ]
 
 

@@ -1,9 +1,11 @@
-"""Shared fixtures: a real store on SQLite (and PostgreSQL when MESBOT_TEST_POSTGRES_URL is set),
-the demo tenant seeded at a fixed time, and a console acting on it."""
+"""Shared fixtures: a clean environment for every test, a real store on SQLite (and PostgreSQL when
+MESBOT_TEST_POSTGRES_URL is set), the demo tenant seeded at a fixed time, and a console acting on it."""
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -16,8 +18,33 @@ from storage import migrate
 from storage.engine import Store
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-POSTGRES_URL = os.environ.get("MESBOT_TEST_POSTGRES_URL")
+POSTGRES_URL = os.environ.get("MESBOT_TEST_POSTGRES_URL")  # read once, before the fixture below clears it
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+# Every prefix `integration.config.Settings` reads.
+SETTINGS_PREFIXES = ("MESBOT_", "SLACK_", "LOOKOUT_", "GRAPH_")
+
+
+def _settings_variables() -> list[str]:
+    return [name for name in os.environ if name.startswith(SETTINGS_PREFIXES)]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_settings_from_the_environment() -> Iterator[None]:
+    """Also for session fixtures (test_ask's seeded demo), which run before any test's own fixtures."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in _settings_variables():
+            patch.delenv(name)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's settings: no `MESBOT_*`/`SLACK_*`/… variables (not even one an
+    earlier test left behind), and the working directory is the test's own empty folder, so `Settings()`
+    (and a `mesbot` subprocess) finds no `.env` and relative paths cannot land in the checkout."""
+    for name in _settings_variables():
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
 
 
 def make_store(backend: str, tmp_path: object) -> Store:
@@ -77,6 +104,34 @@ def clock() -> FixedClock:
 @pytest.fixture
 def console(demo_store: Store, clock: FixedClock) -> Console:
     return Console(demo_store, clock)
+
+
+class OtherWriter:
+    """Another connection to a store's SQLite file, taking the write lock (`BEGIN IMMEDIATE`) and holding
+    it, as a long write in another process would: a store with a short busy timeout then raises StoreBusy."""
+
+    def __init__(self, store: Store) -> None:
+        assert store.is_sqlite
+        self.connection = sqlite3.connect(store.url.split("///", 1)[1], isolation_level=None)
+
+    def lock(self) -> None:
+        self.connection.execute("BEGIN IMMEDIATE")
+
+    def release(self) -> None:
+        if self.connection.in_transaction:
+            self.connection.execute("ROLLBACK")
+
+    def __enter__(self) -> "OtherWriter":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+        self.connection.close()
+
+
+def impatient(store: Store) -> Store:
+    """Another store on the same SQLite file that waits only 50 ms for a lock (StoreBusy after that)."""
+    return Store(store.url, busy_timeout_ms=50)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -22,6 +22,7 @@ class SlackIdentity:
     client: AsyncWebClient
     ttl: float = TTL_SECONDS
     monotonic: Callable[[], float] = time.monotonic
+    max_cached: int = MAX_CACHED
     _cache: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     def forget(self, user_id: str) -> None:
@@ -48,10 +49,10 @@ class SlackIdentity:
                 "Your Slack profile has no e-mail address mesbot can see, so it cannot find you in the "
                 "directory. Ask an admin to check the app's `users:read.email` scope."
             )
-        if len(self._cache) >= MAX_CACHED:
+        if len(self._cache) >= self.max_cached:
             now = self.monotonic()
             self._cache = {k: v for k, v in self._cache.items() if v[1] > now}
-            if len(self._cache) >= MAX_CACHED:
+            if len(self._cache) >= self.max_cached:
                 self._cache.clear()
         self._cache[user_id] = (str(email).lower(), self.monotonic() + self.ttl)
         return str(email).lower()

@@ -4,9 +4,11 @@ import pytest
 from sqlmodel import Session, col
 
 from integration import compliance, devices, tenant
-from integration.levels import RiskLevel, intune_threat_level
+from integration.levels import POLICY_LEVELS, RiskLevel, intune_threat_level
 from storage.engine import Store
 from storage.models import CompliancePolicy, Device
+from tests.conftest import NOW
+from tests.integration.domain_facts import FACTS
 from tests.integration.factories import device, threat
 
 # Catalogue defaults used below: TROJAN high, NO_DEVICE_LOCK medium, ADWARE low, VPN_NOT_ENABLED none.
@@ -78,11 +80,32 @@ def test_a_classification_at_none_never_makes_a_device_noncompliant() -> None:
     assert compliance.hot_classifications(levels, RiskLevel.LOW) == {"ADWARE"}
 
 
-@pytest.mark.parametrize(
-    ("level", "intune"), [(RiskLevel.HIGH, "medium"), (RiskLevel.MEDIUM, "low"), (RiskLevel.LOW, "secured")]
-)
-def test_intune_at_or_under_equivalent(level: RiskLevel, intune: str) -> None:
-    assert intune_threat_level(level) == intune
+# A device's Intune threat level is its worst open threat's risk; a threat at none leaves it secure
+# (DOMAIN.md, "Threats": "a classification set to None … leaves the device secure").
+INTUNE_LEVEL_OF_WORST_THREAT = {"none": "secured", "low": "low", "medium": "medium", "high": "high"}
+INTUNE_ORDER: list[str] = FACTS["intune_threat_levels"]  # lowest first, as DOMAIN.md lists them
+
+
+@pytest.mark.parametrize("policy", POLICY_LEVELS)
+@pytest.mark.parametrize("worst", list(RiskLevel))
+def test_the_intune_setting_blocks_exactly_the_devices_mesbot_calls_noncompliant(
+    policy: RiskLevel, worst: RiskLevel
+) -> None:
+    """Intune, set to "at or under intune_threat_level(policy)", blocks a device whose level is above
+    that setting; mesbot's own rule must call the same devices noncompliant."""
+    device_level = INTUNE_LEVEL_OF_WORST_THREAT[worst.value]
+    blocked_by_intune = INTUNE_ORDER.index(device_level) > INTUNE_ORDER.index(intune_threat_level(policy))
+    protected = Device(
+        id="d",
+        owner_email="o@contoso.example",
+        platform="IOS",
+        activation_status="ACTIVATED",
+        protection_status="PROTECTED",
+        security_status="SECURE",
+        enrolled_at=NOW,
+    )
+    verdict = compliance.device_compliance(protected, [worst], policy)
+    assert (verdict == "noncompliant") == blocked_by_intune
 
 
 def test_device_security_follows_current_risk_levels(store: Store) -> None:

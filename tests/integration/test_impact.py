@@ -1,14 +1,16 @@
 """Risk and policy changes: the preview changes nothing, and apply does exactly what it previewed."""
 
+from collections import defaultdict
+
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from integration import compliance, devices, impact, tenant
 from integration.catalogue import CATALOGUE
 from integration.impact import RiskChange
 from integration.levels import RiskLevel
 from storage.engine import Store
-from storage.models import AuditEntry, Classification, CompliancePolicy
+from storage.models import AuditEntry, Classification, CompliancePolicy, Device, Threat
 from tests.conftest import NOW, seed_demo
 from tests.integration.factories import device, threat
 
@@ -43,22 +45,53 @@ def _settings(store: Store) -> tuple[list[tuple[str, str]], str]:
         return [tuple(r) for r in rows], policy.noncompliant_at  # type: ignore[misc]
 
 
+def _compliance_from_rows(store: Store) -> dict[str, str]:
+    """Every device's compliance, worked out in Python from the rows (not through `impact`)."""
+    with store.read() as session:
+        levels = {c.name: RiskLevel(c.risk) for c in session.exec(select(Classification))}
+        policy = session.get(CompliancePolicy, 1)
+        assert policy is not None
+        open_risks: dict[str, list[RiskLevel]] = defaultdict(list)
+        for row in session.exec(select(Threat).where(col(Threat.status) == "OPEN")):
+            open_risks[row.device_id].append(levels[row.classification])
+        return {
+            d.id: compliance.device_compliance(d, open_risks[d.id], RiskLevel(policy.noncompliant_at))
+            for d in session.exec(select(Device))
+        }
+
+
+def _open_threats_in(store: Store, classes: set[str]) -> int:
+    with store.read() as session:
+        threats = session.exec(select(Threat).where(col(Threat.status) == "OPEN")).all()
+    return sum(1 for t in threats if t.classification in classes)
+
+
 @pytest.mark.parametrize("change", CHANGES, ids=repr)
-def test_preview_changes_nothing_and_apply_matches_it(store: Store, change: RiskChange) -> None:
+def test_preview_changes_nothing_and_apply_does_what_it_previewed(store: Store, change: RiskChange) -> None:
     seed_demo(store, users=200, devices=600, seed=3)
-    settings, before = _settings(store), _counts(store)
+    settings, before, each_before = _settings(store), _counts(store), _compliance_from_rows(store)
     with store.read() as session:
         preview = impact.preview(session, change)
     assert _settings(store) == settings and _counts(store) == before
 
     with store.write() as session:
         applied = impact.apply(session, change, actor="admin@contoso.example", at=NOW, action="risk.set")
-    after = _counts(store)
+    each_after = _compliance_from_rows(store)
 
-    assert applied == preview
-    flips = preview.newly_noncompliant - preview.newly_compliant
-    assert after.noncompliant - before.noncompliant == flips
-    assert after.compliant - before.compliant == -flips
+    def flipped(was: str, now: str) -> int:
+        return sum(1 for d, state in each_before.items() if state == was and each_after[d] == now)
+
+    rerated = {
+        name for (name, risk), (_, new) in zip(settings[0], _settings(store)[0], strict=True) if risk != new
+    }
+    happened = impact.Impact(
+        newly_noncompliant=flipped("compliant", "noncompliant"),
+        newly_compliant=flipped("noncompliant", "compliant"),
+        open_threats=_open_threats_in(store, rerated),
+    )
+    assert applied == happened and preview == happened
+    after = _counts(store)  # the aggregate agrees with the per-device count
+    assert after.noncompliant - before.noncompliant == happened.newly_noncompliant - happened.newly_compliant
 
 
 def test_the_demo_change_is_not_trivial(store: Store) -> None:

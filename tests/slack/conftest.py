@@ -3,13 +3,14 @@
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
+from slack_bolt.async_app import AsyncApp
 
 from bot.serve import build
 from bot.slack.services import SlackServices
@@ -48,8 +49,7 @@ def slack_store(tmp_path: object) -> Iterator[Store]:
 
 
 def settings_for(fake: FakeSlack, **extra: Any) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+    return Settings(  # no `.env` is read: the working directory is the test's own (tests/conftest.py)
         SLACK_BOT_TOKEN="xoxb-test",
         SLACK_SIGNING_SECRET=SECRET,
         MESBOT_SLACK_API_URL=f"{fake.url}/api/",
@@ -64,9 +64,11 @@ class SlackClient:
     http: httpx.AsyncClient
     services: SlackServices
     fake: FakeSlack
+    app: AsyncApp | None = None
+    now: Callable[[], float] = field(default=time.time)  # when requests are signed
 
     def signed_headers(self, body: bytes, content_type: str) -> dict[str, str]:
-        timestamp = str(int(time.time()))
+        timestamp = str(int(self.now()))
         return {
             "content-type": content_type,
             "x-slack-request-timestamp": timestamp,
@@ -140,8 +142,8 @@ class SlackClient:
 
 @pytest.fixture
 async def slack(fake_slack: FakeSlack, slack_store: Store) -> AsyncIterator[SlackClient]:
-    web, _app, services = build(settings_for(fake_slack), slack_store)
-    assert services is not None
+    web, app, services = build(settings_for(fake_slack), slack_store)
+    assert services is not None and app is not None
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url="http://mesbot") as http:
-        yield SlackClient(http, services, fake_slack)
+        yield SlackClient(http, services, fake_slack, app)
     await services.drain()

@@ -107,5 +107,7 @@ def start(fake: FakeSlack) -> ThreadingHTTPServer:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # serve_forever checks for shutdown() once per poll interval (0.5 s by default): every test's
+    # teardown would wait that long.
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
     return server

@@ -1,8 +1,14 @@
 """App Home and Events API deliveries (retries deduplicated by event_id)."""
 
 import json
+import re
 from typing import Any
 
+from bot.slack.blocks import MAX_TEXT
+from bot.slack.home import MAX_HOME_BLOCKS
+from integration import connector_errors
+from tests.conftest import NOW
+from tests.integration.factories import device
 from tests.slack.conftest import SlackClient
 
 
@@ -63,3 +69,44 @@ async def test_a_forged_toggle_value_changes_nothing(slack: SlackClient) -> None
     await slack.services.drain()
     reply = slack.services.console.run("analyst@contoso.example", "notify")
     assert not any(on for channels in reply.data["preferences"].values() for on in channels.values())
+
+
+def _texts(view: dict[str, Any]) -> list[str]:
+    """The text of every section, header and context note in a view."""
+    found = []
+    for block in view["blocks"]:
+        for part in [block.get("text"), *block.get("elements", [])]:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                found.append(part["text"])
+    return found
+
+
+def _more_notes(texts: list[str]) -> list[str]:
+    return [text for text in texts if re.fullmatch(r"\+[\d,]+ more lines not shown", text)]
+
+
+async def test_a_home_too_long_for_slack_is_cut_with_a_note(slack: SlackClient) -> None:
+    with slack.services.console.store.write() as session:
+        for n in range(500):
+            connector_errors.record(
+                session, f"sync:{n}", f"device {n} <!channel> failed to sync " + "x" * 300, NOW
+            )
+    await slack.event(_home_opened("UADMIN"), event_id="Ev1")
+    await slack.services.drain()
+    [view] = _published(slack)
+    texts = _texts(view)
+    assert len(view["blocks"]) <= MAX_HOME_BLOCKS and all(len(text) <= MAX_TEXT for text in texts)
+    assert _more_notes(texts) != []  # the connector's 500 errors end with "+N more lines not shown"
+    assert any(text.startswith("Last ") and "entr" in text for text in texts)  # the audit part is still there
+
+
+async def test_a_home_listing_hundreds_of_own_devices_is_cut_with_a_note(slack: SlackClient) -> None:
+    with slack.services.console.store.write() as session:
+        for _ in range(500):
+            device(session, owner="alice@contoso.example")
+    await slack.event(_home_opened("UALICE"), event_id="Ev1")
+    await slack.services.drain()
+    [view] = _published(slack)
+    texts = _texts(view)
+    assert len(view["blocks"]) <= MAX_HOME_BLOCKS and all(len(text) <= MAX_TEXT for text in texts)
+    assert texts[1].startswith("You have 502 devices:") and _more_notes(texts) != []

@@ -3,54 +3,67 @@ listener never runs and the rejected body is never logged."""
 
 import json
 import logging
-import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 
 from bot.slack.verify import sign
-from tests.slack.conftest import SECRET, SlackClient
+from bot.web import create_web
+from tests.conftest import NOW
+from tests.slack.conftest import SECRET, SlackClient, settings_for
 
 BODY = urlencode(
     {"command": "/lookout", "text": "audit secret-marker", "user_id": "UADMIN", "team_id": "T1"}
 ).encode()
+# The web app's clock in these tests: timestamps are judged against it, not against real time.
+PINNED = int(NOW.timestamp())
 
 
-def _now() -> str:
-    return str(int(time.time()))
+@pytest.fixture
+async def pinned(slack: SlackClient) -> AsyncIterator[SlackClient]:
+    """The Slack client, with the web app's clock (and the signing time) fixed at PINNED."""
+    store = slack.services.console.store
+    assert slack.app is not None
+    web = create_web(settings_for(slack.fake), store, slack.services.metrics, slack.app, now=lambda: PINNED)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url="http://mesbot") as http:
+        yield replace(slack, http=http, now=lambda: PINNED)
 
 
-CASES = {
-    "wrong secret": lambda: {
-        "x-slack-request-timestamp": (t := _now()),
-        "x-slack-signature": sign("wrong", t, BODY),
+def _signed_at(timestamp: int) -> dict[str, str]:
+    return {
+        "x-slack-request-timestamp": str(timestamp),
+        "x-slack-signature": sign(SECRET, str(timestamp), BODY),
+    }
+
+
+CASES: dict[str, dict[str, str | bytes]] = {
+    "wrong secret": {
+        "x-slack-request-timestamp": str(PINNED),
+        "x-slack-signature": sign("wrong", str(PINNED), BODY),
     },
-    "flipped body byte": lambda: {
-        "x-slack-request-timestamp": (t := _now()),
-        "x-slack-signature": sign(SECRET, t, BODY[:-1] + bytes([BODY[-1] ^ 1])),
+    "flipped body byte": {
+        "x-slack-request-timestamp": str(PINNED),
+        "x-slack-signature": sign(SECRET, str(PINNED), BODY[:-1] + bytes([BODY[-1] ^ 1])),
     },
-    "missing signature": lambda: {"x-slack-request-timestamp": _now()},
-    "missing timestamp": lambda: {"x-slack-signature": sign(SECRET, _now(), BODY)},
-    "no headers": lambda: {},
-    "stale timestamp": lambda: {
-        "x-slack-request-timestamp": (t := str(int(time.time()) - 301)),
-        "x-slack-signature": sign(SECRET, t, BODY),
-    },
-    "future timestamp": lambda: {
-        "x-slack-request-timestamp": (t := str(int(time.time()) + 301)),
-        "x-slack-signature": sign(SECRET, t, BODY),
-    },
-    "non-numeric timestamp": lambda: {
+    "missing signature": {"x-slack-request-timestamp": str(PINNED)},
+    "missing timestamp": {"x-slack-signature": sign(SECRET, str(PINNED), BODY)},
+    "no headers": {},
+    "stale timestamp": _signed_at(PINNED - 301),
+    "future timestamp": _signed_at(PINNED + 301),
+    "non-numeric timestamp": {
         "x-slack-request-timestamp": "abc",
         "x-slack-signature": sign(SECRET, "abc", BODY),
     },
-    "negative timestamp": lambda: {
+    "negative timestamp": {
         "x-slack-request-timestamp": "-1",
         "x-slack-signature": sign(SECRET, "-1", BODY),
     },
-    "huge timestamp": lambda: {"x-slack-request-timestamp": "9" * 40, "x-slack-signature": "v0=00"},
-    "non-ASCII signature": lambda: {
-        "x-slack-request-timestamp": _now(),
+    "huge timestamp": {"x-slack-request-timestamp": "9" * 40, "x-slack-signature": "v0=00"},
+    "non-ASCII signature": {
+        "x-slack-request-timestamp": str(PINNED),
         "x-slack-signature": "v0=\u00e9".encode("latin-1"),
     },
 }
@@ -58,19 +71,22 @@ EXPECTED = {"non-numeric timestamp": 400, "negative timestamp": 400, "huge times
 
 
 @pytest.mark.parametrize("case", list(CASES))
-async def test_rejected_requests(slack: SlackClient, case: str, caplog: pytest.LogCaptureFixture) -> None:
+async def test_rejected_requests(pinned: SlackClient, case: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    headers = {"content-type": "application/x-www-form-urlencoded", **CASES[case]()}
-    response = await slack.http.post("/slack/events", content=BODY, headers=headers)
-    await slack.services.drain()
+    headers = {"content-type": "application/x-www-form-urlencoded", **CASES[case]}
+    response = await pinned.http.post("/slack/events", content=BODY, headers=headers)
+    await pinned.services.drain()
     assert response.status_code == EXPECTED.get(case, 401)
-    assert slack.fake.calls == []  # the listener never ran: no users.info, no reply
+    assert pinned.fake.calls == []  # the listener never ran: no users.info, no reply
     assert "secret-marker" not in caplog.text
 
 
-async def test_a_valid_signature_is_accepted(slack: SlackClient) -> None:
-    response = await slack.signed(BODY, "application/x-www-form-urlencoded")
+@pytest.mark.parametrize("skew", [0, -300, 300])
+async def test_a_valid_signature_within_five_minutes_is_accepted(pinned: SlackClient, skew: int) -> None:
+    headers = {"content-type": "application/x-www-form-urlencoded", **_signed_at(PINNED + skew)}
+    response = await pinned.http.post("/slack/events", content=BODY, headers=headers)
     assert response.status_code == 200
+    assert [c.method for c in pinned.fake.calls] == ["users.info"]  # the listener ran
 
 
 async def test_a_signed_but_malformed_body_is_a_400_not_a_500(slack: SlackClient) -> None:

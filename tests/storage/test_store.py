@@ -5,22 +5,30 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import StatementError
 from sqlmodel import select
 
 from storage import migrate
 from storage.engine import Store, normalise_url
 from storage.errors import StoreBusy
-from storage.models import AuditEntry, Device
-from tests.conftest import NOW
+from storage.models import AuditEntry, CompliancePolicy, Device
+from tests.conftest import NOW, make_store, seed_demo
 
 
 def test_schema_is_at_head_after_upgrade(store: Store) -> None:
     assert migrate.is_current(store)
 
 
-def test_upgrade_is_idempotent(store: Store) -> None:
+def test_upgrading_a_current_store_again_keeps_its_data(store: Store) -> None:
+    with store.write() as session:
+        session.add(AuditEntry(at=NOW, actor="a@b.example", action="x", outcome="applied", after={"k": 1}))
     migrate.upgrade(store)
     assert migrate.is_current(store)
+    with store.read() as session:
+        entries = session.exec(select(AuditEntry)).all()
+        policy = session.get(CompliancePolicy, 1)
+    assert [(e.actor, e.after) for e in entries] == [("a@b.example", {"k": 1})]
+    assert policy is not None  # a tenant default written after the first upgrade
 
 
 def test_empty_database_is_not_current(tmp_path: object) -> None:
@@ -38,8 +46,13 @@ def test_timestamps_come_back_timezone_aware(store: Store) -> None:
 
 
 def test_naive_timestamps_are_rejected(store: Store) -> None:
-    with pytest.raises(Exception, match="naive"), store.write() as session:
+    with pytest.raises(StatementError) as raised, store.write() as session:
         session.add(AuditEntry(at=datetime(2026, 1, 1), actor="a", action="x", outcome="applied"))
+    # SQLAlchemy wraps what storage.types.UTCDateTime raised while binding the value
+    assert isinstance(raised.value.orig, ValueError)
+    assert str(raised.value.orig) == "naive datetime given to a UTCDateTime column"
+    with store.read() as session:
+        assert session.exec(select(AuditEntry)).all() == []
 
 
 def test_write_rolls_back_on_error(store: Store) -> None:
@@ -138,6 +151,40 @@ def test_claims_are_once_only_and_expire(store: Store) -> None:
     assert claims.claim(store, "confirm:abc", NOW)
 
 
-def test_vacuum_analyze_runs_on_either_backend(store: Store) -> None:
-    store.vacuum_analyze()  # PostgreSQL refuses VACUUM inside a transaction: this must not be in one
-    assert migrate.is_current(store)
+def test_vacuum_analyze_vacuums_and_analyzes_every_table_on_postgresql(tmp_path: object) -> None:
+    store = make_store("postgresql", tmp_path)  # skipped without MESBOT_TEST_POSTGRES_URL
+    try:
+        seed_demo(store, users=20, devices=50)
+        store.vacuum_analyze()  # PostgreSQL refuses VACUUM inside a transaction: this must not be in one
+        with store.engine.connect() as connection:
+            tables = connection.execute(
+                text(
+                    "SELECT relname, last_vacuum IS NOT NULL, last_analyze IS NOT NULL"
+                    " FROM pg_stat_user_tables WHERE schemaname = current_schema()"
+                )
+            ).all()
+            device_rows_estimate = connection.execute(
+                text("SELECT reltuples FROM pg_class WHERE oid = 'device'::regclass")
+            ).scalar()
+    finally:
+        store.dispose()
+    assert {"device", "threat", "classification"} <= {name for name, _, _ in tables}
+    assert [name for name, vacuumed, analyzed in tables if not (vacuumed and analyzed)] == []
+    assert device_rows_estimate == 50  # fresh planner statistics (-1 before the first ANALYZE)
+
+
+def test_vacuum_analyze_leaves_sqlite_as_it_was(sqlite_store: Store) -> None:
+    """A no-op on SQLite: no VACUUM (free pages stay free), no ANALYZE (no statistics table)."""
+    seed_demo(sqlite_store, users=20, devices=50)
+    with sqlite_store.engine.begin() as connection:  # leave free pages that a VACUUM would reclaim
+        connection.exec_driver_sql("CREATE TABLE scratch AS SELECT randomblob(4000) AS b FROM device")
+        connection.exec_driver_sql("DROP TABLE scratch")
+    with sqlite_store.engine.connect() as connection:
+        free_pages = connection.exec_driver_sql("PRAGMA freelist_count").scalar()
+    assert free_pages
+    sqlite_store.vacuum_analyze()
+    with sqlite_store.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM device").scalar() == 50
+        assert connection.exec_driver_sql("PRAGMA freelist_count").scalar() == free_pages
+        stats = "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"
+        assert connection.exec_driver_sql(stats).scalar() == 0
