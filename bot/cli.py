@@ -3,7 +3,6 @@ message on stderr and exit code 1, never as a traceback."""
 
 import json
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -12,7 +11,7 @@ from pydantic import ValidationError
 from bot.console import Console
 from bot.shell import run_shell
 from integration import tenant
-from integration.clock import SystemClock
+from integration.clock import Clock, SystemClock
 from integration.config import Settings
 from integration.demo import seed as demo_seed
 from integration.demo import threats as demo_threats
@@ -23,11 +22,12 @@ from storage.engine import Store
 
 
 class Runtime:
-    """Settings and store, built once per invocation when a command needs them."""
+    """Settings, store and the clock, built once per invocation when a command needs them."""
 
     def __init__(self) -> None:
         self._settings: Settings | None = None
         self._store: Store | None = None
+        self.clock: Clock = SystemClock()
 
     @property
     def settings(self) -> Settings:
@@ -116,7 +116,7 @@ def demo_seed_command(runtime: Runtime, users: int, devices: int, seed_value: in
 
     store = runtime.store
     _upgrade(store)
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    now = runtime.clock.now().replace(minute=0, second=0, microsecond=0)
     with Progress(transient=True, disable=devices < 20_000) as bar:
         task = bar.add_task("Seeding devices", total=devices)
         with store.write() as session:
@@ -154,7 +154,7 @@ def demo_threat_command(
             app=app,
             count=1 if count is None else count,  # `--count 0` is refused, not read as 1
             numbered=count is not None,
-            now=SystemClock().now(),
+            now=runtime.clock.now(),
         )
         ids = [t.id for t in injected]
     click.echo(
@@ -171,7 +171,7 @@ def demo_threat_command(
 @pass_runtime
 def ask(runtime: Runtime, email: str, as_json: bool, text: tuple[str, ...]) -> None:
     """Run one bot command as EMAIL and print the reply (exit 1 when refused)."""
-    console = Console(runtime.ready_store(), SystemClock())
+    console = Console(runtime.ready_store(), runtime.clock)
     reply = console.run(email, _join(text))
     shown = neutralise_lines(reply.text)  # no control or bidi character reaches a terminal or a log
     if as_json:
@@ -213,7 +213,7 @@ def _quoted(word: str) -> str:
 @pass_runtime
 def shell(runtime: Runtime, email: str | None) -> None:
     """Interactive console with the bot grammar; `as EMAIL` switches user."""
-    run_shell(Console(runtime.ready_store(), SystemClock()), email)
+    run_shell(Console(runtime.ready_store(), runtime.clock), email)
 
 
 @main.command("serve")
@@ -233,4 +233,4 @@ def serve_command(runtime: Runtime, role: str) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     store, settings = runtime.ready_store(), runtime.settings
     click.echo(f"mesbot serving on http://{settings.http_host}:{settings.http_port} (role {role})")
-    asyncio.run(serve(settings, store))
+    asyncio.run(serve(settings, store, runtime.clock))

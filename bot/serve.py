@@ -22,16 +22,20 @@ from storage.errors import StoreError
 log = logging.getLogger(__name__)
 
 
-def build(settings: Settings, store: Store) -> tuple[Starlette, AsyncApp | None, SlackServices | None]:
+def build(
+    settings: Settings, store: Store, clock: Clock | None = None
+) -> tuple[Starlette, AsyncApp | None, SlackServices | None]:
     """The web app and (when Slack is configured) the Bolt app and its services."""
     metrics = Metrics()
-    console = Console(store, SystemClock())
+    clock = clock or SystemClock()  # the one clock: commands, clicks, signatures, sweeps
+    console = Console(store, clock)
     slack = services = None
     if settings.slack_bot_token and (settings.slack_signing_secret or settings.slack_app_token):
         services = create_services(settings, console, metrics)
         slack = create_app(settings, services)
     http_slack = slack if settings.slack_app_token is None else None
-    return create_web(settings, store, metrics, http_slack), slack, services
+    web = create_web(settings, store, metrics, http_slack, now=lambda: clock.now().timestamp())
+    return web, slack, services
 
 
 CLAIM_SWEEP_SECONDS = 3_600
@@ -52,9 +56,9 @@ async def forget_old_claims(
         await sleep(CLAIM_SWEEP_SECONDS)
 
 
-async def serve(settings: Settings, store: Store) -> None:
-    web, slack, services = build(settings, store)
-    sweeper = asyncio.create_task(forget_old_claims(store))
+async def serve(settings: Settings, store: Store, clock: Clock) -> None:
+    web, slack, services = build(settings, store, clock)
+    sweeper = asyncio.create_task(forget_old_claims(store, clock=clock))
     server = uvicorn.Server(
         uvicorn.Config(
             web, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False

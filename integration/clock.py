@@ -1,7 +1,7 @@
 """Time as a dependency: rules take a clock so tests can pin `now`."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -24,3 +24,6 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self.at
+
+    def advance(self, by: timedelta) -> None:
+        self.at += by
