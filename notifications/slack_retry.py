@@ -12,6 +12,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 
 Sleep = Callable[[float], Awaitable[None]]
 DEFAULT_RETRY_AFTER = 1.0  # Slack sends Retry-After with every 429; this is for when it does not
+# A longer wait is not waited for: the answer or alert would be stale, and a task would be held for
+# it. The call fails instead (counted, and the caller decides: a reply is lost, an outbox row retries).
+MAX_RETRY_AFTER = 60.0
 
 
 class RateLimitRetry(AsyncRateLimitErrorRetryHandler):
@@ -31,8 +34,11 @@ class RateLimitRetry(AsyncRateLimitErrorRetryHandler):
     ) -> None:
         if response is None:  # only a response can be a 429; as in slack_sdk, re-raise anything else
             raise error or RuntimeError("rate-limit retry without a response")
+        wait = retry_after(response)
+        if wait > MAX_RETRY_AFTER:
+            return  # no next attempt: the 429 is the answer
         state.next_attempt_requested = True
-        await self.sleep(retry_after(response))
+        await self.sleep(wait)
         state.increment_current_attempt()
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
@@ -86,7 +87,12 @@ class SlackServices:
         if not self.may_respond(response_url):
             return
         webhook = AsyncWebhookClient(response_url, retry_handlers=slack_api.retry_handlers())
-        response = await webhook.send_dict(payload)
+        try:
+            response = await webhook.send_dict(payload)
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:  # still failing after the retries
+            self.metrics.slack_errors.labels("response_url", "connection").inc()
+            log.warning("could not post to response_url: %s", type(error).__name__)
+            return
         if response.status_code >= 400:
             await self._record_error("response_url", f"http_{response.status_code}")
 

@@ -14,7 +14,7 @@ from integration.clock import FixedClock
 from storage.engine import Store
 from tests.conftest import NOW, OtherWriter, impatient
 from tests.slack.conftest import SlackClient, settings_for
-from tests.slack.fake_slack import Failure, FakeSlack
+from tests.slack.fake_slack import RESET, Failure, FakeSlack
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -64,3 +64,15 @@ async def test_a_slack_error_the_busy_store_cannot_record_is_logged(
     )
     with slack_store.read() as session:
         assert connector_errors.open_errors(session) == []
+
+
+async def test_a_response_url_that_keeps_dropping_the_connection_is_one_warning(
+    slack: SlackClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack.fake.fail("gone", Failure(status=RESET, times=10))
+
+    await slack.services.respond(f"{slack.fake.url}/response/gone", {"text": "late answer"})
+
+    assert len(slack.fake.called("gone")) == 3  # the first try and two retries
+    assert _warnings(caplog) == ["could not post to response_url: ServerDisconnectedError"]
+    assert 'method="response_url"' in slack.services.metrics.render().decode()

@@ -46,6 +46,15 @@ async def test_a_rate_limit_waits_exactly_the_retry_after_slack_sent(fake_slack:
     assert sleep.waits == [7, 30]
 
 
+async def test_a_rate_limit_asking_for_more_than_a_minute_is_not_waited_for(fake_slack: FakeSlack) -> None:
+    sleep = RecordedSleep()
+    client = _client(fake_slack, RateLimitRetry(max_retry_count=2, sleep=sleep))
+    fake_slack.fail("chat.postMessage", Failure(status=429, retry_after=3_600))
+    with pytest.raises(SlackApiError):
+        await client.chat_postMessage(channel="C1", text="x")
+    assert sleep.waits == [] and len(fake_slack.called("chat.postMessage")) == 1
+
+
 async def test_a_rate_limit_without_retry_after_waits_a_second(fake_slack: FakeSlack) -> None:
     sleep = RecordedSleep()
     client = _client(fake_slack, RateLimitRetry(max_retry_count=2, sleep=sleep))
