@@ -59,7 +59,7 @@ async def home_blocks(services: SlackServices, user_id: str) -> list[dict[str, A
     enrollment = await services.run(email, "enrollment")
     if not enrollment.ok:  # no console access (or no consent): show the viewer's own devices
         parts += _text(await services.run(email, "status me"))
-        return parts[:MAX_HOME_BLOCKS]
+        return cap_blocks(parts)
     parts += _text(enrollment)
     parts.append({"type": "divider"})
     parts += _text(await services.run(email, "connector"))
@@ -71,7 +71,16 @@ async def home_blocks(services: SlackServices, user_id: str) -> list[dict[str, A
     if audit.ok:
         parts.append({"type": "divider"})
         parts += _text(audit)
-    return parts[:MAX_HOME_BLOCKS]
+    return cap_blocks(parts)
+
+
+def cap_blocks(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Within Home's 100 blocks, the last one saying what was left out (each part is budgeted to
+    fit already; this holds should the parts ever grow)."""
+    if len(parts) <= MAX_HOME_BLOCKS:
+        return parts
+    left_out = len(parts) - (MAX_HOME_BLOCKS - 1)
+    return [*parts[: MAX_HOME_BLOCKS - 1], blocks.context(f"+{left_out} more blocks not shown")]
 
 
 def _text(reply: Reply) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ import re
 from typing import Any
 
 from bot.slack.blocks import MAX_TEXT
-from bot.slack.home import MAX_HOME_BLOCKS
+from bot.slack.home import MAX_HOME_BLOCKS, cap_blocks
 from integration import connector_errors
 from tests.conftest import NOW
 from tests.integration.factories import device
@@ -110,3 +110,13 @@ async def test_a_home_listing_hundreds_of_own_devices_is_cut_with_a_note(slack: 
     texts = _texts(view)
     assert len(view["blocks"]) <= MAX_HOME_BLOCKS and all(len(text) <= MAX_TEXT for text in texts)
     assert texts[1].startswith("You have 502 devices:") and _more_notes(texts) != []
+
+
+def test_a_home_over_100_blocks_keeps_99_and_says_what_was_left_out() -> None:
+    parts = [{"type": "divider"} for _ in range(130)]
+
+    capped = cap_blocks(parts)
+
+    assert len(capped) == MAX_HOME_BLOCKS
+    assert capped[-1]["elements"][0]["text"] == "+31 more blocks not shown"
+    assert cap_blocks(parts[:100]) == parts[:100]
