@@ -2,7 +2,11 @@
 message on stderr and exit code 1, never as a traceback."""
 
 import json
+import secrets
 import sys
+import tempfile
+import traceback
+from pathlib import Path
 from typing import Any
 
 import click
@@ -74,6 +78,21 @@ class MesbotGroup(click.Group):
             return super().invoke(ctx)
         except MesbotError as error:
             raise click.ClickException(neutralise_lines(str(error))) from error
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as error:  # a bug: one line for the user, the traceback kept for whoever fixes it
+            raise click.ClickException(_crash_report(error)) from None
+
+
+def _crash_report(error: Exception) -> str:
+    reference = secrets.token_hex(4)
+    report = Path(tempfile.gettempdir()) / f"mesbot-crash-{reference}.txt"
+    try:
+        report.write_text("".join(traceback.format_exception(error)), encoding="utf-8")
+        where = f"the details are in {report}"
+    except OSError:
+        where = "the details could not be written down"
+    return f"Something went wrong inside mesbot (reference {reference}); {where}. Please report it."
 
 
 @click.group(cls=MesbotGroup)
