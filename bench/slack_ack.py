@@ -127,13 +127,18 @@ def command_body(email: str, fake_url: str) -> bytes:
     ).encode()
 
 
-def send(client: httpx.Client, port: int, body: bytes) -> float:
+def signed(body: bytes) -> dict[str, str]:
+    """The headers Slack would send with `body`."""
     timestamp = str(int(time.time()))
-    headers = {
+    return {
         "content-type": "application/x-www-form-urlencoded",
         "x-slack-request-timestamp": timestamp,
         "x-slack-signature": sign(SECRET, timestamp, body),
     }
+
+
+def send(client: httpx.Client, port: int, body: bytes) -> float:
+    headers = signed(body)
     started = time.perf_counter()
     response = client.post(f"http://127.0.0.1:{port}/slack/events", content=body, headers=headers)
     elapsed = time.perf_counter() - started
@@ -151,12 +156,7 @@ async def _concurrent(port: int, bodies: list[bytes], clients: int) -> tuple[flo
     async def client(http: httpx.AsyncClient) -> None:
         while queue:
             body = queue.pop()
-            timestamp = str(int(time.time()))
-            headers = {
-                "content-type": "application/x-www-form-urlencoded",
-                "x-slack-request-timestamp": timestamp,
-                "x-slack-signature": sign(SECRET, timestamp, body),
-            }
+            headers = signed(body)
             started = time.perf_counter()
             response = await http.post(f"http://127.0.0.1:{port}/slack/events", content=body, headers=headers)
             latencies.append((time.perf_counter() - started) * 1000)
