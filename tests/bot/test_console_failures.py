@@ -29,8 +29,9 @@ def test_an_unexpected_failure_answers_with_a_reference_that_is_in_the_log(
     found = re.search(r"reference ([0-9a-f]{8})", reply.text)
     assert found, reply.text
     assert "fire" not in reply.text and "Traceback" not in reply.text
+    assert reply.text.endswith("if you were changing something, `audit` shows whether it was applied.")
     [record] = caplog.records
-    assert f"[ref {found.group(1)}]" in record.getMessage()
+    assert record.getMessage() == f"command PolicyShow failed [ref {found.group(1)}]"
     assert record.exc_info is not None and record.exc_info[0] is RuntimeError
 
 
