@@ -88,14 +88,21 @@ def demo() -> None:
 
 
 @demo.command("seed")
-@click.option("--users", type=click.IntRange(3, 2_000_000), default=1_000, show_default=True)
+@click.option(
+    "--users",
+    type=click.IntRange(3, 5_000_000),
+    default=None,
+    help="Directory users  [default: 0.8 per device, at least 3]",
+)
 @click.option("--devices", type=click.IntRange(0, 5_000_000), default=1_500, show_default=True)
 @click.option("--seed", "seed_value", type=int, default=42, show_default=True)
 @pass_runtime
-def demo_seed_command(runtime: Runtime, users: int, devices: int, seed_value: int) -> None:
+def demo_seed_command(runtime: Runtime, users: int | None, devices: int, seed_value: int) -> None:
     """(Re)build the deterministic demo tenant."""
     from rich.progress import Progress
 
+    if users is None:
+        users = demo_seed.default_users(devices)
     store = runtime.store
     _upgrade(store)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -110,7 +117,6 @@ def demo_seed_command(runtime: Runtime, users: int, devices: int, seed_value: in
                 now=now,
                 progress=lambda done, _total: bar.update(task, completed=done),
             )
-    store.vacuum_analyze()
     click.echo(
         f"Demo tenant ready: {summary.users:,} users, {summary.devices:,} devices, "
         f"{summary.threats:,} threats "

@@ -5,6 +5,7 @@ from storage.models.devices import Device, Threat
 from storage.models.directory import DirectoryGroup, DirectoryUser, GroupMembership
 from storage.models.operations import AuditEntry, ConnectorError, OutboxMessage, SourceCursor
 from storage.models.preferences import NotificationPreference, QuietHours
+from storage.models.tally import DeviceTally, OpenThreatTally, TallyPause
 from storage.models.tenant import (
     Classification,
     CompliancePolicy,
@@ -22,15 +23,18 @@ __all__ = [
     "Connector",
     "ConnectorError",
     "Device",
+    "DeviceTally",
     "DirectoryGroup",
     "DirectoryUser",
     "EnrollmentGroup",
     "EnrollmentSettings",
     "GroupMembership",
     "NotificationPreference",
+    "OpenThreatTally",
     "OutboxMessage",
     "QuietHours",
     "SourceCursor",
     "Subscription",
+    "TallyPause",
     "Threat",
 ]

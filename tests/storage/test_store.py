@@ -97,7 +97,18 @@ def test_indexes_exist_for_the_hot_queries(store: Store) -> None:
     device = {ix["name"] for ix in inspector.get_indexes("device")}
     threat = {ix["name"] for ix in inspector.get_indexes("threat")}
     assert {"ix_device_state", "ix_device_owner_email"} <= device
-    assert {"ix_threat_device_status", "ix_threat_status_class_device"} <= threat
+    assert {"ix_threat_device_status_class", "ix_threat_status_class_device"} <= threat
+
+
+def test_sqlite_recounts_one_devices_open_threats_by_the_device_index(sqlite_store: Store) -> None:
+    """The tally triggers' recount (migration 0004): a device's open threats by device, not all open ones."""
+    query = (
+        "EXPLAIN QUERY PLAN SELECT sum(DISTINCT c.bit) FROM threat AS t JOIN classification AS c "
+        "ON c.name = t.classification WHERE t.device_id = 'd1' AND t.status = 'OPEN'"
+    )
+    with sqlite_store.engine.connect() as connection:
+        plan = " ".join(str(row) for row in connection.execute(text(query)).all())
+    assert "ix_threat_device_status_class (device_id=? AND status=?)" in plan
 
 
 def test_sqlite_status_query_uses_the_owner_index(sqlite_store: Store) -> None:
