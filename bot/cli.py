@@ -1,4 +1,8 @@
-"""The `mesbot` command line (DESIGN.md §4)."""
+"""The `mesbot` command line (DESIGN.md §4).
+
+What only one command needs (the shell, the demo seed, the web server, Alembic) is imported by that
+command: `mesbot ask` is a whole process per question, and its start-up is most of what it costs.
+"""
 
 import json
 import sys
@@ -8,12 +12,9 @@ import click
 from pydantic import ValidationError
 
 from bot.console import Console
-from bot.shell import run_shell
 from integration import tenant
 from integration.clock import SystemClock
 from integration.config import Settings
-from integration.demo import seed as demo_seed
-from integration.demo import threats as demo_threats
 from integration.errors import MesbotError
 from storage import migrate
 from storage.engine import Store
@@ -101,6 +102,8 @@ def demo_seed_command(runtime: Runtime, users: int | None, devices: int, seed_va
     """(Re)build the deterministic demo tenant."""
     from rich.progress import Progress
 
+    from integration.demo import seed as demo_seed
+
     if users is None:
         users = demo_seed.default_users(devices)
     store = runtime.store
@@ -134,6 +137,8 @@ def demo_threat_command(
     runtime: Runtime, device_id: str, classification: str, app: str | None, count: int | None
 ) -> None:
     """Inject OPEN threats as if the device had reported them."""
+    from integration.demo import threats as demo_threats
+
     store = runtime.ready_store()
     try:
         with store.write() as session:
@@ -196,6 +201,8 @@ def _quoted(word: str) -> str:
 @pass_runtime
 def shell(runtime: Runtime, email: str | None) -> None:
     """Interactive console with the bot grammar; `as EMAIL` switches user."""
+    from bot.shell import run_shell
+
     run_shell(Console(runtime.ready_store(), SystemClock()), email)
 
 

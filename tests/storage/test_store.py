@@ -27,6 +27,20 @@ def test_empty_database_is_not_current(tmp_path: object) -> None:
     assert not migrate.is_current(Store(f"sqlite:///{tmp_path}/empty.db"))
 
 
+def test_an_older_revision_is_not_current(store: Store) -> None:
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
+    assert not migrate.is_current(store)
+
+
+def test_head_is_the_newest_migration(tmp_path: object) -> None:
+    """`is_current` compares with `migrate.HEAD` instead of loading Alembic: it must be the head."""
+    from alembic.script import ScriptDirectory
+
+    config = migrate.alembic_config(Store(f"sqlite:///{tmp_path}/unused.db"))
+    assert ScriptDirectory.from_config(config).get_current_head() == migrate.HEAD
+
+
 def test_timestamps_come_back_timezone_aware(store: Store) -> None:
     at = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
     with store.write() as session:
