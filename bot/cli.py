@@ -1,5 +1,9 @@
 """The `mesbot` command line (DESIGN.md §4). Every `MesbotError` a command raises ends as its
-message on stderr and exit code 1, never as a traceback."""
+message on stderr and exit code 1, never as a traceback.
+
+What only one command needs (the shell, the demo seed, the web server, Alembic) is imported by that
+command: `mesbot ask` is a whole process per question, and its start-up is most of what it costs.
+"""
 
 import json
 import secrets
@@ -13,12 +17,9 @@ import click
 from pydantic import ValidationError
 
 from bot.console import Console
-from bot.shell import run_shell
 from integration import tenant
 from integration.clock import Clock, SystemClock
 from integration.config import Settings
-from integration.demo import seed as demo_seed
-from integration.demo import threats as demo_threats
 from integration.errors import MesbotError
 from integration.text import neutralise, neutralise_lines
 from storage import faults, migrate
@@ -125,14 +126,23 @@ def demo() -> None:
 
 
 @demo.command("seed")
-@click.option("--users", type=click.IntRange(3, 2_000_000), default=1_000, show_default=True)
+@click.option(
+    "--users",
+    type=click.IntRange(3, 5_000_000),
+    default=None,
+    help="Directory users  [default: 0.8 per device, at least 3]",
+)
 @click.option("--devices", type=click.IntRange(0, 5_000_000), default=1_500, show_default=True)
 @click.option("--seed", "seed_value", type=int, default=42, show_default=True)
 @pass_runtime
-def demo_seed_command(runtime: Runtime, users: int, devices: int, seed_value: int) -> None:
+def demo_seed_command(runtime: Runtime, users: int | None, devices: int, seed_value: int) -> None:
     """(Re)build the deterministic demo tenant."""
     from rich.progress import Progress
 
+    from integration.demo import seed as demo_seed
+
+    if users is None:
+        users = demo_seed.default_users(devices)
     store = runtime.store
     _upgrade(store)
     now = runtime.clock.now().replace(minute=0, second=0, microsecond=0)
@@ -147,7 +157,6 @@ def demo_seed_command(runtime: Runtime, users: int, devices: int, seed_value: in
                 now=now,
                 progress=lambda done, _total: bar.update(task, completed=done),
             )
-    store.vacuum_analyze()
     click.echo(
         f"Demo tenant ready: {summary.users:,} users, {summary.devices:,} devices, "
         f"{summary.threats:,} threats "
@@ -165,6 +174,8 @@ def demo_threat_command(
     runtime: Runtime, device_id: str, classification: str, app: str | None, count: int | None
 ) -> None:
     """Inject OPEN threats as if the device had reported them."""
+    from integration.demo import threats as demo_threats
+
     with runtime.ready_store().write() as session:
         injected = demo_threats.inject(
             session,
@@ -232,6 +243,8 @@ def _quoted(word: str) -> str:
 @pass_runtime
 def shell(runtime: Runtime, email: str | None) -> None:
     """Interactive console with the bot grammar; `as EMAIL` switches user."""
+    from bot.shell import run_shell
+
     run_shell(Console(runtime.ready_store(), runtime.clock), email)
 
 

@@ -10,13 +10,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, distinct, func
+from sqlalchemy import func
 from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import SelectOfScalar
 
+from integration import tenant
 from integration.levels import RiskLevel
-from storage.models import Device, Threat
-from storage.states import ActivationStatus, ProtectionStatus, ThreatStatus
+from storage.models import Device, DeviceTally, DirectoryGroup, OpenThreatTally
+from storage.models.tally import EVERY_DEVICE
+from storage.states import ActivationStatus, ProtectionStatus
 
 
 class Compliance(StrEnum):
@@ -78,61 +79,54 @@ def enrollment_counts(
     session: Session,
     levels: Mapping[str, RiskLevel],
     policy: RiskLevel,
-    owners: ColumnElement[bool] | None = None,
+    group: DirectoryGroup | None = None,
 ) -> EnrollmentCounts:
-    """Counts by state and compliance, optionally for devices whose owner matches `owners`."""
-    by_state = select(Device.activation_status, Device.protection_status, func.count()).group_by(
-        Device.activation_status, Device.protection_status
+    """Counts by state and compliance, of every device or of those whose owner is in `group`.
+
+    Read from the tallies the store keeps (storage/models/tally.py), whatever the number of devices:
+    a dozen state rows, and the sets of open classifications that meet the hot ones.
+    """
+    group_id = group.id if group else EVERY_DEVICE
+    states = select(DeviceTally.activation_status, DeviceTally.protection_status, DeviceTally.devices).where(
+        DeviceTally.group_id == group_id
     )
-    if owners is not None:
-        by_state = by_state.where(owners)
     tally: dict[tuple[ActivationStatus, ProtectionStatus], int] = {
-        (ActivationStatus(activation), ProtectionStatus(protection)): count
-        for activation, protection, count in session.exec(by_state).all()
+        (ActivationStatus(a), ProtectionStatus(p)): n for a, p, n in session.exec(states).all()
     }
 
     def total(activation: ActivationStatus, protection: ProtectionStatus | None = None) -> int:
         return sum(n for (a, p), n in tally.items() if a == activation and protection in (None, p))
 
     activated = total(ActivationStatus.ACTIVATED)
-    unprotected = activated - total(ActivationStatus.ACTIVATED, ProtectionStatus.PROTECTED)
-    with_threat = _protected_with_open_threat(session, hot_classifications(levels, policy), owners)
+    hot = hot_bits(tenant.classification_bits(session), levels, policy)
+    threatened = devices_with_open(session, group_id, hot)
+    compliant = total(ActivationStatus.ACTIVATED, ProtectionStatus.PROTECTED) - threatened
     return EnrollmentCounts(
         pending=total(ActivationStatus.PENDING),
         activated=activated,
         deactivated=total(ActivationStatus.DEACTIVATED) + total(ActivationStatus.DELETED),
         disconnected=total(ActivationStatus.ACTIVATED, ProtectionStatus.DISCONNECTED),
-        compliant=activated - unprotected - with_threat,
-        noncompliant=unprotected + with_threat,
+        compliant=compliant,
+        noncompliant=activated - compliant,
     )
 
 
-def protected_with_open_threat(classes: set[str]) -> SelectOfScalar[str]:
-    """Ids of activated, protected devices with an open threat in `classes`, once per such threat."""
-    return (
-        select(col(Threat.device_id))
-        .join(Device, col(Device.id) == Threat.device_id)
-        .where(
-            col(Threat.status) == ThreatStatus.OPEN,
-            col(Threat.classification).in_(sorted(classes)),
-            col(Device.activation_status) == ActivationStatus.ACTIVATED,
-            col(Device.protection_status) == ProtectionStatus.PROTECTED,
-        )
-    )
-
-
-def count_devices(session: Session, device_ids: SelectOfScalar[str]) -> int:
-    """How many distinct devices a `protected_with_open_threat` select names."""
-    ids = device_ids.subquery()
-    return int(session.exec(select(func.count(distinct(ids.c.device_id))).select_from(ids)).one())
-
-
-def _protected_with_open_threat(
-    session: Session, classes: set[str], owners: ColumnElement[bool] | None
-) -> int:
-    if not classes:
+def devices_with_open(session: Session, group_id: str, bits: int, *, without: int = 0) -> int:
+    """Activated, protected devices (of the tally group) with an open threat among the `bits`
+    classifications and, with `without`, none among those."""
+    if not bits & ~without:
         return 0
-    devices = protected_with_open_threat(classes)
-    if owners is not None:
-        devices = devices.where(owners)
-    return count_devices(session, devices)
+    column = col(OpenThreatTally.open_classifications)
+    query = select(func.coalesce(func.sum(OpenThreatTally.devices), 0)).where(
+        OpenThreatTally.group_id == group_id, column.op("&")(bits) != 0
+    )
+    if without:
+        query = query.where(column.op("&")(without) == 0)
+    return int(session.exec(query).one())
+
+
+def hot_bits(bits: Mapping[str, int], levels: Mapping[str, RiskLevel], policy: RiskLevel) -> int:
+    """The hot classifications (`hot_classifications`) as a bit set (`Classification.bit` each), the
+    form in which devices carry their open threats' classifications."""
+    hot = hot_classifications(levels, policy)
+    return sum(bit for name, bit in bits.items() if name in hot)

@@ -4,23 +4,38 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, func
+from sqlalchemy import ColumnElement, and_, bindparam, case, func
 from sqlmodel import Session, col, select
 
 from integration.compliance import Compliance, device_compliance
 from integration.levels import RiskLevel, security_status
 from integration.tenant import stamp
-from storage.models import Classification, Device, DirectoryGroup, DirectoryUser, GroupMembership, Threat
+from storage.models import (
+    Classification,
+    Device,
+    DeviceTally,
+    DirectoryGroup,
+    DirectoryUser,
+    GroupMembership,
+    Threat,
+)
+from storage.models.tally import EVERY_DEVICE
 from storage.states import ActivationStatus, ProtectionStatus, SecurityStatus, ThreatStatus
 
-# Which devices a state name in `enrollment pending|disconnected` selects.
-STATE_FILTERS: dict[str, tuple[ColumnElement[bool], ...]] = {
-    "pending": (col(Device.activation_status) == ActivationStatus.PENDING,),
-    "disconnected": (
-        col(Device.activation_status) == ActivationStatus.ACTIVATED,
-        col(Device.protection_status) == ProtectionStatus.DISCONNECTED,
-    ),
+# Which devices a state name in `enrollment pending|disconnected` selects (any protection when None).
+STATES: dict[str, tuple[ActivationStatus, ProtectionStatus | None]] = {
+    "pending": (ActivationStatus.PENDING, None),
+    "disconnected": (ActivationStatus.ACTIVATED, ProtectionStatus.DISCONNECTED),
 }
+
+
+def in_state(state: str, table: type[Device] | type[DeviceTally] = Device) -> ColumnElement[bool]:
+    """Rows of `table` (devices, or device tally buckets) in the named state."""
+    activation, protection = STATES[state]
+    clauses = [col(table.activation_status) == activation]
+    if protection is not None:
+        clauses.append(col(table.protection_status) == protection)
+    return and_(*clauses)
 
 
 @dataclass(frozen=True)
@@ -63,13 +78,17 @@ def owned_by(email: str) -> ColumnElement[bool]:
     return col(Device.owner_email) == email.strip().lower()
 
 
-def in_group(group: DirectoryGroup) -> ColumnElement[bool]:
-    """Devices whose owner is a member of `group`."""
+def _owner_in(group: DirectoryGroup, *, walk: bool) -> ColumnElement[bool]:
+    """Devices whose owner is a member of `group`, phrased for the plan wanted: `walk` checks each
+    device as an ordered index hands them out (EXISTS, two key lookups), otherwise the members'
+    addresses are listed first and their devices looked up by owner (IN)."""
     members = (
         select(DirectoryUser.email)
         .join(GroupMembership, col(GroupMembership.user_id) == DirectoryUser.id)
         .where(GroupMembership.group_id == group.id)
     )
+    if walk:
+        return members.where(col(DirectoryUser.email) == Device.owner_email).exists()
     return col(Device.owner_email).in_(members)
 
 
@@ -126,13 +145,36 @@ def by_id(session: Session, device_id: str, policy: RiskLevel) -> DeviceStatus |
 
 
 def listing(
-    session: Session, state: str, owners: ColumnElement[bool] | None, limit: int
+    session: Session, state: str, group: DirectoryGroup | None, limit: int
 ) -> tuple[list[Device], int]:
-    """Devices in `state` (oldest check-in first), at most `limit`, and how many there are."""
-    where = list(STATE_FILTERS[state])
-    if owners is not None:
-        where.append(owners)
-    total = int(session.exec(select(func.count()).select_from(Device).where(*where)).one())
+    """Devices in `state` (oldest first), at most `limit`, and how many there are (from the tally).
+
+    With a group, the cheaper of two plans: walk every device in `state` in order until `limit` members'
+    devices turn up (expected length: limit × all in state / the group's in state), or look up all the
+    group members' devices and sort those. A large group walks a few dozen rows, a small one is read whole.
+    """
+    counts = _state_counts(session, state, group)
+    total = counts.get(group.id if group else EVERY_DEVICE, (0, 0))[0]
+    query = select(Device).where(in_state(state))
+    if group is not None:
+        everywhere = counts.get(EVERY_DEVICE, (0, 0))[0]
+        walk = limit * everywhere < max(total, 1) * counts.get(group.id, (0, 0))[1]
+        query = query.where(_owner_in(group, walk=walk))
     order = col(Device.enrolled_at) if state == "pending" else col(Device.checkin_time)
-    rows = session.exec(select(Device).where(*where).order_by(order, col(Device.id)).limit(limit)).all()
+    rows = session.exec(query.order_by(order, col(Device.id)).limit(limit)).all()
     return list(rows), total
+
+
+def _state_counts(session: Session, state: str, group: DirectoryGroup | None) -> dict[str, tuple[int, int]]:
+    """Per tally group (every device, and `group`): devices in `state`, and devices in any state."""
+    ids = [EVERY_DEVICE] + ([group.id] if group else [])
+    query = (
+        select(
+            DeviceTally.group_id,
+            func.sum(case((in_state(state, DeviceTally), DeviceTally.devices), else_=0)),
+            func.sum(DeviceTally.devices),
+        )
+        .where(col(DeviceTally.group_id).in_(ids))
+        .group_by(DeviceTally.group_id)
+    )
+    return {group_id: (int(n), int(every)) for group_id, n, every in session.exec(query).all()}

@@ -9,14 +9,15 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import except_, func
+from sqlalchemy import func
 from sqlmodel import Session, col, select, update
 
 from integration import audit, tenant
 from integration.actions import Action
-from integration.compliance import count_devices, hot_classifications, protected_with_open_threat
+from integration.compliance import devices_with_open, hot_bits
 from integration.levels import RiskLevel
 from storage.models import Classification, CompliancePolicy, Threat
+from storage.models.tally import EVERY_DEVICE
 from storage.states import ThreatStatus
 
 
@@ -66,11 +67,12 @@ def current(session: Session) -> RiskState:
 def preview(session: Session, change: RiskChange, state: RiskState | None = None) -> Impact:
     state = state or current(session)
     changed = state.differences(change)
-    old_hot = hot_classifications(state.levels, state.policy)
-    new_hot = hot_classifications({**state.levels, **changed.levels}, changed.policy or state.policy)
+    bits = tenant.classification_bits(session)
+    old_hot = hot_bits(bits, state.levels, state.policy)
+    new_hot = hot_bits(bits, {**state.levels, **changed.levels}, changed.policy or state.policy)
     return Impact(
-        newly_noncompliant=_devices_gaining(session, new_hot, old_hot),
-        newly_compliant=_devices_gaining(session, old_hot, new_hot),
+        newly_noncompliant=devices_with_open(session, EVERY_DEVICE, new_hot, without=old_hot),
+        newly_compliant=devices_with_open(session, EVERY_DEVICE, old_hot, without=new_hot),
         open_threats=_open_threats(session, set(changed.levels)),
     )
 
@@ -110,23 +112,6 @@ def apply(
         change=audit.Change(action, before, {**after, "impact": impact.as_dict()}),
     )
     return impact
-
-
-def _devices_gaining(session: Session, gained: set[str], held: set[str]) -> int:
-    """Activated, protected devices with an open threat in `gained` and none in `held`."""
-    newly = gained - held
-    if not newly:
-        return 0
-    candidates = protected_with_open_threat(newly)
-    if not held:
-        return count_devices(session, candidates)
-    still_held = select(col(Threat.device_id)).where(
-        col(Threat.status) == ThreatStatus.OPEN, col(Threat.classification).in_(sorted(held))
-    )
-    # A set difference reads each side once; NOT EXISTS per candidate threat would probe the index
-    # once per held classification (`policy set low` at 1,000,000 devices: 1.5 s instead of 0.5 s).
-    gaining = except_(candidates, still_held).subquery()
-    return int(session.exec(select(func.count()).select_from(gaining)).one())
 
 
 def _open_threats(session: Session, classes: set[str]) -> int:

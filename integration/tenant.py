@@ -15,6 +15,9 @@ from storage.models import (
     Subscription,
 )
 
+# A set of classifications is a 64-bit integer (`Device.open_classifications`), positive: 63 bits.
+MAX_CLASSIFICATIONS = 63
+
 _Row = TypeVar("_Row", Subscription, Connector, EnrollmentSettings, CompliancePolicy)
 
 
@@ -23,14 +26,26 @@ def ensure_defaults(session: Session) -> None:
     for model in (Subscription, Connector, EnrollmentSettings, CompliancePolicy):
         if session.get(model, 1) is None:
             session.add(model(id=1))
-    known = set(session.exec(select(Classification.name)).all())
+    known = dict(session.exec(select(Classification.name, Classification.bit)).all())
+    used = set(known.values())
+    free = (1 << n for n in range(MAX_CLASSIFICATIONS) if 1 << n not in used)
     for entry in CATALOGUE.values():
         if entry.name not in known:
+            bit = next(free, None)
+            if bit is None:
+                raise RuntimeError(f"over {MAX_CLASSIFICATIONS} classifications: widen Classification.bit")
             risk = entry.default_risk
             session.add(
-                Classification(name=entry.name, category=entry.category, default_risk=risk, risk=risk)
+                Classification(
+                    name=entry.name, category=entry.category, default_risk=risk, risk=risk, bit=bit
+                )
             )
     session.flush()
+
+
+def classification_bits(session: Session) -> dict[str, int]:
+    """Every classification's bit (`Classification.bit`)."""
+    return dict(session.exec(select(Classification.name, Classification.bit)).all())
 
 
 def _one(session: Session, model: type[_Row]) -> _Row:

@@ -12,12 +12,10 @@ LIST_LIMIT = 50
 
 def handle(command: Enrollment, request: Request) -> Reply:
     session = request.session
-    owners = scope = None
-    if command.group is not None:
-        group = enrollment.find_group(session, command.group)
-        owners, scope = devices.in_group(group), f'group "{n(group.name)}"'
+    group = None if command.group is None else enrollment.find_group(session, command.group)
+    scope = f'group "{n(group.name)}"' if group else None
     policy = tenant.policy_level(session)
-    counts = compliance.enrollment_counts(session, tenant.risk_levels(session), policy, owners)
+    counts = compliance.enrollment_counts(session, tenant.risk_levels(session), policy, group)
     data: dict[str, object] = {"counts": counts.as_counts(), "compliance": counts.as_compliance()}
     lines = [
         f"Enrollment ({scope or 'all devices'}):",
@@ -27,7 +25,7 @@ def handle(command: Enrollment, request: Request) -> Reply:
         f"noncompliant {counts.noncompliant:,} · pending {counts.pending:,}",
     ]
     if command.state is not None:
-        rows, total = devices.listing(session, command.state, owners, LIST_LIMIT)
+        rows, total = devices.listing(session, command.state, group, LIST_LIMIT)
         data["devices"] = [
             {
                 "id": d.id,

@@ -9,7 +9,8 @@ FULL_GROUP = "Lookout Admins"
 RESTRICTED_GROUP = "Lookout Analysts"
 PILOT_GROUP = "Lookout Pilot"
 MOBILE_GROUP = "Mobile Users"
-OTHER_GROUPS = ("All Staff", "Sales", "Engineering", "Finance")
+ALL_STAFF = "All Staff"
+OTHER_GROUPS = (ALL_STAFF, "Sales", "Engineering", "Finance")
 
 FIRST_NAMES = [
     "Aaliyah",

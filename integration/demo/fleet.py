@@ -1,155 +1,178 @@
-"""The demo fleet: device and threat rows for the demo tenant, drawn from one seeded random source."""
+"""The demo fleet: device and threat rows for the demo tenant, drawn from one seeded random source.
+
+Rows are tuples in `DEVICE_COLUMNS` / `THREAT_COLUMNS` order, with states as their plain values, ready
+for `storage.bulk`: a million devices are drawn in seconds, not the best part of a minute.
+"""
 
 import random
-import uuid
-from datetime import datetime, timedelta
+from bisect import bisect
+from collections.abc import Callable, Iterator
 from itertools import accumulate
 from typing import Any
 
 from integration.catalogue import CATALOGUE
 from integration.demo import data
+from integration.demo.draws import guid, pick
 from integration.levels import RiskLevel, security_status
 from storage.states import ActivationStatus, Platform, ProtectionStatus, ThreatStatus
 
-
-def guid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+DEVICE_COLUMNS = (
+    *("id", "owner_email", "name", "platform", "activation_status", "protection_status"),
+    *("security_status", "checkin_time", "activated_at", "enrolled_at", "os_version"),
+    *("security_patch_level", "manufacturer", "model", "client_version", "open_classifications"),
+)
+THREAT_COLUMNS = (
+    *("id", "device_id", "status", "classification", "risk", "type", "detected_at", "resolved_at"),
+    *("app_name", "package_name", "path", "network_ssid", "url"),
+)
+DAY = 86_400
+_SECURITY = {level: security_status(level).value for level in RiskLevel}
+PENDING, ACTIVATED = ActivationStatus.PENDING.value, ActivationStatus.ACTIVATED.value
+DEACTIVATED, DELETED = ActivationStatus.DEACTIVATED.value, ActivationStatus.DELETED.value
+PROTECTED, DISCONNECTED = ProtectionStatus.PROTECTED.value, ProtectionStatus.DISCONNECTED.value
+UNINSTALLED = ProtectionStatus.UNINSTALLED.value
+OPEN, RESOLVED = ThreatStatus.OPEN.value, ThreatStatus.RESOLVED.value
+# Days since the last check-in: recent when protected, past the 30-day default when disconnected.
+CHECKIN_DAYS = {PROTECTED: (0, 2.5), DISCONNECTED: (31, 120), UNINSTALLED: (5, 60)}
 
 
 class Fleet:
     """Builds device and threat rows; one instance per seed run so the draws stay in order."""
 
-    def __init__(self, rng: random.Random, now: datetime) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        ids: Iterator[str],
+        bits: dict[str, int],
+        stamp: Callable[[int], Any],
+    ) -> None:
         self.rng = rng
-        self.now = now
-        names = list(data.CLASSIFICATION_WEIGHTS)
-        self.classifications = names
+        self.ids = ids  # device ids, one per device built
+        self.stamp = stamp  # so many seconds before now, as the store's loader takes a timestamp
+        self.bits = bits  # `Classification.bit`: a device carries its open threats' (triggers are off)
+        self.classifications = list(data.CLASSIFICATION_WEIGHTS)
         self.cum_weights = list(accumulate(data.CLASSIFICATION_WEIGHTS.values()))
+        self.risks = {name: CATALOGUE[name].default_risk for name in CATALOGUE}
 
-    def build(self, owners: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        devices: list[dict[str, Any]] = []
-        threats: list[dict[str, Any]] = []
+    def build(self, owners: list[tuple[str, str]]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """Rows for devices owned by (e-mail, scenario) pairs, and their threats."""
+        devices: list[tuple[Any, ...]] = []
+        threats: list[tuple[Any, ...]] = []
         for email, scenario in owners:
-            device = self._device(email, scenario)
-            device_threats = self._threats(device, scenario)
-            top = max(
-                (t["risk"] for t in device_threats if t["status"] == ThreatStatus.OPEN),
-                key=lambda level: level.rank,
-                default=RiskLevel.NONE,
+            device_id = next(self.ids)
+            activation, protection, fields = self._device(email, scenario)
+            device_threats = self._threats(device_id, activation, scenario)
+            top, bits = RiskLevel.NONE, 0
+            for row in device_threats:
+                if row[2] == OPEN:
+                    top = row[4] if row[4].rank > top.rank else top
+                    bits |= self.bits[row[3]]
+            devices.append(
+                (
+                    device_id,
+                    email,
+                    fields[0],
+                    fields[1],
+                    activation,
+                    protection,
+                    _SECURITY[top],
+                    *fields[2:],
+                    bits,
+                )
             )
-            device["security_status"] = security_status(top)
-            devices.append(device)
-            threats.extend(device_threats)
+            threats.extend((*row[:4], row[4].value, *row[5:]) for row in device_threats)
         return devices, threats
 
-    def _ago(self, low: float, high: float) -> datetime:
-        """A moment between `low` and `high` days before now, to the second."""
-        return self.now - timedelta(seconds=int(self.rng.uniform(low, high) * 86_400))
+    def _ago(self, low: float, high: float) -> int:
+        """How many seconds before now: between `low` and `high` days."""
+        return int((low + (high - low) * self.rng.random()) * DAY)
 
-    def _device(self, email: str, scenario: str) -> dict[str, Any]:
+    def _device(self, email: str, scenario: str) -> tuple[str, str, tuple[Any, ...]]:
         rng = self.rng
-        ios = rng.random() < 0.55 if scenario == "random" else scenario == "healthy"
-        activation, protection = ActivationStatus.ACTIVATED, ProtectionStatus.PROTECTED
-        if scenario == "random":
+        random_ = scenario == "random"
+        ios = rng.random() < 0.55 if random_ else scenario == "healthy"
+        activation, protection = ACTIVATED, PROTECTED
+        if random_:
             roll = rng.random()
-            activation = (
-                ActivationStatus.PENDING
-                if roll < 0.08
-                else ActivationStatus.DEACTIVATED
-                if roll < 0.12
-                else ActivationStatus.DELETED
-                if roll < 0.13
-                else activation
-            )
+            if roll < 0.13:
+                activation = PENDING if roll < 0.08 else DEACTIVATED if roll < 0.12 else DELETED
             roll = rng.random()
-            if roll < 0.06:
-                protection = ProtectionStatus.DISCONNECTED
-            elif roll < 0.07:
-                protection = ProtectionStatus.UNINSTALLED
-        pending = activation == ActivationStatus.PENDING
+            if activation != PENDING and roll < 0.07:
+                protection = DISCONNECTED if roll < 0.06 else UNINSTALLED
+        pending = activation == PENDING
         enrolled = self._ago(0, 30) if pending else self._ago(40, 400)
-        checkin = None
+        checkin: Any = None
+        activated: Any = None
         if not pending:
-            # all three are drawn, whichever is used: the draws of a seed stay in the same order
-            by_state = {
-                ProtectionStatus.PROTECTED: self._ago(0, 2.5),
-                ProtectionStatus.DISCONNECTED: self._ago(31, 120),
-            }
-            checkin = by_state.get(protection, self._ago(5, 60))
-        first = email.split(".")[0].split("@")[0].capitalize()
-        if ios:
-            manufacturer, model = "Apple", rng.choice(data.IOS_MODELS)
-            os_version, patch = rng.choice(data.IOS_VERSIONS), None
-        else:
-            manufacturer, model = rng.choice(data.ANDROID_MODELS)
-            os_version, patch = (
-                rng.choice(data.ANDROID_VERSIONS),
-                f"2024-{rng.randint(1, 12):02d}-01",
+            days = (
+                (0, 2.5) if protection == PROTECTED else (31, 120) if protection == DISCONNECTED else (5, 60)
             )
-        return {
-            "id": guid(rng),
-            "owner_email": email,
-            "name": f"{first}'s {model}",
-            "platform": Platform.IOS if ios else Platform.ANDROID,
-            "activation_status": activation,
-            "protection_status": ProtectionStatus.PROTECTED if pending else protection,
-            "checkin_time": checkin,
-            "activated_at": None
-            if activation == ActivationStatus.PENDING
-            else enrolled + timedelta(hours=rng.randint(1, 72)),
-            "enrolled_at": enrolled,
-            "os_version": os_version,
-            "security_patch_level": patch,
-            "manufacturer": manufacturer,
-            "model": model,
-            "client_version": f"10.{rng.randint(0, 9)}.{rng.randint(0, 40)}",
-        }
+            checkin = self.stamp(self._ago(*days))
+            activated = self.stamp(enrolled - 3600 * (1 + int(72 * rng.random())))
+        first = email.split(".", 1)[0].split("@", 1)[0].capitalize()
+        if ios:
+            manufacturer, model = "Apple", pick(rng, data.IOS_MODELS)
+            os_version, patch = pick(rng, data.IOS_VERSIONS), None
+        else:
+            manufacturer, model = pick(rng, data.ANDROID_MODELS)
+            os_version, patch = pick(rng, data.ANDROID_VERSIONS), f"2024-{1 + int(12 * rng.random()):02d}-01"
+        client = f"10.{int(10 * rng.random())}.{int(41 * rng.random())}"
+        platform = Platform.IOS.value if ios else Platform.ANDROID.value
+        fields = (
+            f"{first}'s {model}",
+            platform,
+            checkin,
+            activated,
+            self.stamp(enrolled),
+            os_version,
+            patch,
+            manufacturer,
+        )
+        return activation, protection, (*fields, model, client)
 
-    def _threats(self, device: dict[str, Any], scenario: str) -> list[dict[str, Any]]:
+    def _threats(self, device_id: str, activation: str, scenario: str) -> list[tuple[Any, ...]]:
         if scenario == "trojan":
-            return [self._threat(device, "TROJAN", ThreatStatus.OPEN, app="Flashlight Pro")]
-        if scenario != "random" or device["activation_status"] == ActivationStatus.PENDING:
+            return [self._threat(device_id, "TROJAN", OPEN, app="Flashlight Pro")]
+        if scenario != "random" or activation == PENDING:
             return []
         rng = self.rng
         roll = rng.random()
-        open_count = 1 if roll < 0.13 else rng.randint(2, 4) if roll < 0.16 else 0
-        rows = [self._threat(device, self._classification(), ThreatStatus.OPEN) for _ in range(open_count)]
+        count = (1 if roll < 0.13 else 2 + int(3 * rng.random())) if roll < 0.16 else 0
+        rows = [self._threat(device_id, self._classification(), OPEN) for _ in range(count)]
         if rng.random() < 0.2:
-            rows.append(self._threat(device, self._classification(), ThreatStatus.RESOLVED))
+            rows.append(self._threat(device_id, self._classification(), RESOLVED))
         return rows
 
     def _classification(self) -> str:
-        return self.rng.choices(self.classifications, cum_weights=self.cum_weights)[0]
+        return self.classifications[bisect(self.cum_weights, self.rng.random() * self.cum_weights[-1])]
 
-    def _threat(
-        self, device: dict[str, Any], name: str, status: ThreatStatus, app: str | None = None
-    ) -> dict[str, Any]:
+    def _threat(self, device_id: str, name: str, status: str, app: str | None = None) -> tuple[Any, ...]:
         rng = self.rng
-        entry = CATALOGUE[name]
+        category = CATALOGUE[name].category
         detected = self._ago(0.05, 20)
-        row: dict[str, Any] = {
-            "id": guid(rng),
-            "device_id": device["id"],
-            "status": status,
-            "classification": name,
-            "risk": entry.default_risk,
-            "type": data.THREAT_TYPES[entry.category],
-            "detected_at": detected,
-            "resolved_at": (
-                detected + timedelta(hours=rng.randint(1, 48)) if status == ThreatStatus.RESOLVED else None
-            ),
-            "app_name": None,
-            "package_name": None,
-            "path": None,
-            "network_ssid": None,
-            "url": None,
-        }
-        if entry.category == "app":
-            row["app_name"] = app or rng.choice(data.APP_NAMES)
-            row["package_name"] = f"com.example.app{rng.randint(1, 999)}"
-            row["path"] = f"package://{row['package_name']}"
-        elif entry.category == "network":
-            row["network_ssid"] = rng.choice(data.SSIDS)
-        elif entry.category == "web":
-            row["url"] = rng.choice(data.URLS)
-        return row
+        resolved = detected - 3600 * (1 + int(48 * rng.random())) if status == RESOLVED else None
+        app_name = package = path = ssid = url = None
+        if category == "app":
+            app_name = app or pick(rng, data.APP_NAMES)
+            package = f"com.example.app{1 + int(999 * rng.random())}"
+            path = f"package://{package}"
+        elif category == "network":
+            ssid = pick(rng, data.SSIDS)
+        elif category == "web":
+            url = pick(rng, data.URLS)
+        kind = data.THREAT_TYPES[category]
+        return (
+            guid(rng),
+            device_id,
+            status,
+            name,
+            self.risks[name],
+            kind,
+            self.stamp(detected),
+            None if resolved is None else self.stamp(resolved),
+            app_name,
+            package,
+            path,
+            ssid,
+            url,
+        )

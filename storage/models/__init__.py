@@ -6,6 +6,7 @@ from storage.models.directory import DirectoryGroup, DirectoryUser, GroupMembers
 from storage.models.operations import AuditEntry, ConnectorError, OutboxMessage, SourceCursor
 from storage.models.pending import PendingChange
 from storage.models.preferences import NotificationPreference, QuietHours
+from storage.models.tally import DeviceTally, OpenThreatTally, TallyPause
 from storage.models.tenant import (
     Classification,
     CompliancePolicy,
@@ -23,16 +24,19 @@ __all__ = [
     "Connector",
     "ConnectorError",
     "Device",
+    "DeviceTally",
     "DirectoryGroup",
     "DirectoryUser",
     "EnrollmentGroup",
     "EnrollmentSettings",
     "GroupMembership",
     "NotificationPreference",
+    "OpenThreatTally",
     "OutboxMessage",
     "PendingChange",
     "QuietHours",
     "SourceCursor",
     "Subscription",
+    "TallyPause",
     "Threat",
 ]

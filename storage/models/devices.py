@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Index
+from sqlalchemy import BigInteger, Index
 from sqlmodel import Field, SQLModel
 
 from storage.states import (
@@ -39,11 +39,17 @@ class Device(SQLModel, table=True):
     manufacturer: str | None = None
     model: str | None = None
     client_version: str | None = None
+    # The classifications of its OPEN threats as a bit set (each `Classification.bit` OR-ed), kept by
+    # the store's triggers (storage/tally.py) so device counts can tell compliance without a join.
+    open_classifications: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
 
 
 class Threat(SQLModel, table=True):
     __table_args__ = (
-        Index("ix_threat_device_status", "device_id", "status"),
+        # a device's open threats; with the classification it covers the tally triggers' recount (the
+        # narrower (device_id, status) lost to the index below in SQLite's planner, which then scanned
+        # every open threat per device)
+        Index("ix_threat_device_status_class", "device_id", "status", "classification"),
         # compliance and impact queries: open threats of given classifications → their devices
         Index("ix_threat_status_class_device", "status", "classification", "device_id"),
     )

@@ -5,6 +5,7 @@ The settings tables hold one row each (`id = 1`); the store creates them with de
 
 from datetime import datetime
 
+from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
 from storage.states import RiskLevel
@@ -53,3 +54,6 @@ class Classification(SQLModel, table=True):
     category: str
     default_risk: RiskLevel = Field(sa_type=StrEnumType(RiskLevel))
     risk: RiskLevel = Field(sa_type=StrEnumType(RiskLevel))
+    # A power of two of its own: a set of classifications is the OR of their bits
+    # (`Device.open_classifications`). Given once (`integration.tenant.ensure_defaults`), never changed.
+    bit: int = Field(sa_type=BigInteger, unique=True)

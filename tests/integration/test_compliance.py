@@ -125,12 +125,8 @@ def test_counts_can_be_scoped_to_a_group(demo_store: Store) -> None:
     with demo_store.read() as session:
         levels, policy = tenant.risk_levels(session), tenant.policy_level(session)
         everyone = compliance.enrollment_counts(session, levels, policy)
-        pilot = compliance.enrollment_counts(
-            session, levels, policy, devices.in_group(find_group(session, "Lookout Pilot"))
-        )
-        mobile = compliance.enrollment_counts(
-            session, levels, policy, devices.in_group(find_group(session, "Mobile Users"))
-        )
+        pilot = compliance.enrollment_counts(session, levels, policy, find_group(session, "Lookout Pilot"))
+        mobile = compliance.enrollment_counts(session, levels, policy, find_group(session, "Mobile Users"))
     assert 0 < pilot.activated < everyone.activated
     # every device owner in the demo is in exactly one enrollment group
     assert pilot.activated + mobile.activated == everyone.activated

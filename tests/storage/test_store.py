@@ -35,6 +35,20 @@ def test_empty_database_is_not_current(tmp_path: object) -> None:
     assert not migrate.is_current(Store(f"sqlite:///{tmp_path}/empty.db"))
 
 
+def test_an_older_revision_is_not_current(store: Store) -> None:
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
+    assert not migrate.is_current(store)
+
+
+def test_head_is_the_newest_migration(tmp_path: object) -> None:
+    """`is_current` compares with `migrate.HEAD` instead of loading Alembic: it must be the head."""
+    from alembic.script import ScriptDirectory
+
+    config = migrate.alembic_config(Store(f"sqlite:///{tmp_path}/unused.db"))
+    assert ScriptDirectory.from_config(config).get_current_head() == migrate.HEAD
+
+
 def test_timestamps_come_back_timezone_aware(store: Store) -> None:
     at = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
     with store.write() as session:
@@ -110,7 +124,18 @@ def test_indexes_exist_for_the_hot_queries(store: Store) -> None:
     device = {ix["name"] for ix in inspector.get_indexes("device")}
     threat = {ix["name"] for ix in inspector.get_indexes("threat")}
     assert {"ix_device_state", "ix_device_owner_email"} <= device
-    assert {"ix_threat_device_status", "ix_threat_status_class_device"} <= threat
+    assert {"ix_threat_device_status_class", "ix_threat_status_class_device"} <= threat
+
+
+def test_sqlite_recounts_one_devices_open_threats_by_the_device_index(sqlite_store: Store) -> None:
+    """The tally triggers' recount (migration 0004): a device's open threats by device, not all open ones."""
+    query = (
+        "EXPLAIN QUERY PLAN SELECT sum(DISTINCT c.bit) FROM threat AS t JOIN classification AS c "
+        "ON c.name = t.classification WHERE t.device_id = 'd1' AND t.status = 'OPEN'"
+    )
+    with sqlite_store.engine.connect() as connection:
+        plan = " ".join(str(row) for row in connection.execute(text(query)).all())
+    assert "ix_threat_device_status_class (device_id=? AND status=?)" in plan
 
 
 def test_sqlite_status_query_uses_the_owner_index(sqlite_store: Store) -> None:
