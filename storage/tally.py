@@ -9,19 +9,40 @@ ever sees the tally out of step (tests/integration/test_tally.py checks the demo
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, text
 from sqlmodel import Session
 
 from storage.models import DeviceTally, OpenThreatTally, TallyPause
 
+COUNTED = ("device", "threat", "groupmembership", "directoryuser", "classification")  # the triggers' tables
+
 
 @contextmanager
 def paused(session: Session) -> Iterator[None]:
-    """Triggers off for the block, in the caller's transaction. The block must leave the tally and
-    `Device.open_classifications` exact itself — a loader counts what it loads and `store`s it."""
-    session.execute(insert(TallyPause).values(id=1))
+    """Triggers off for the block, in the caller's transaction. The block must leave the tallies and
+    `Device.open_classifications` exact itself — a loader counts what it loads and `store`s it.
+
+    SQLite: a `TallyPause` row, which the triggers' WHEN clauses check. PostgreSQL: the triggers are
+    disabled (ALTER TABLE, which locks the table until commit): a paused per-statement trigger would
+    still collect every row of a million-row COPY into its transition table.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        session.execute(insert(TallyPause).values(id=1))
+        yield
+        session.execute(delete(TallyPause))
+        return
+    tables = ", ".join(f"'{table}'::regclass" for table in COUNTED)  # this schema's (search_path)
+    query = text(
+        "SELECT tgrelid::regclass::text, tgname FROM pg_trigger WHERE starts_with(tgname, 'mesbot_') "
+        f"AND tgrelid IN ({tables}) AND NOT tgisinternal AND tgenabled <> 'D'"
+    )
+    triggers = connection.execute(query).all()
+    for table, trigger in triggers:
+        connection.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
     yield
-    session.execute(delete(TallyPause))
+    for table, trigger in triggers:
+        connection.exec_driver_sql(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
 
 
 def store(

@@ -145,26 +145,27 @@ def _tallies(
 @contextmanager
 def _large_sqlite_cache(session: Session) -> Iterator[None]:
     """On SQLite, a 256 MiB page cache while loading (then back to what it was): the default 2 MiB
-    thrashes on the randomly keyed primary keys (guids) of a large load."""
+    thrashes on a large load's randomly keyed indexes (e-mails, threat ids)."""
     if session.get_bind().dialect.name != "sqlite":
         yield
         return
     connection = session.connection()
     before = int(connection.exec_driver_sql("PRAGMA cache_size").scalar_one())
     connection.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+    connection.exec_driver_sql("PRAGMA threads = 2")  # a helper thread for CREATE INDEX's sorts
     try:
         yield
     finally:
         connection.exec_driver_sql(f"PRAGMA cache_size = {before}")
+        connection.exec_driver_sql("PRAGMA threads = 0")
 
 
 def _refresh_statistics(session: Session) -> None:
     """PostgreSQL plans from table statistics, and tables filled in one transaction have none until
     autovacuum analyzes them (never, where it is off): a `risk set` preview on 100,000 devices then
-    took 30 s instead of 30 ms. (SQLite's planner does well without statistics.)"""
+    took 30 s instead of 30 ms. Only this schema's tables: a bare ANALYZE takes every schema's (and
+    deadlocked with another process doing the same). (SQLite's planner does well without statistics.)"""
     if session.get_bind().dialect.name == "postgresql":
-        # mesbot's own tables only: a bare ANALYZE also takes every other schema's tables and the
-        # catalogs, and two of those at once deadlock (parallel test workers, two tenants in one db)
         tables = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
         session.execute(text(f"ANALYZE {tables}"))
 
