@@ -9,7 +9,14 @@ compliance flips for the digest, and the source's cursor — so a crash keeps al
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from storage.states import ActivationStatus, Platform, ProtectionStatus, RiskLevel, SecurityStatus, ThreatStatus
+from storage.states import (
+    ActivationStatus,
+    Platform,
+    ProtectionStatus,
+    RiskLevel,
+    SecurityStatus,
+    ThreatStatus,
+)
 
 
 @dataclass(frozen=True)
