@@ -3,6 +3,7 @@
 from storage.models.claims import Claim
 from storage.models.devices import Device, Threat
 from storage.models.directory import DirectoryGroup, DirectoryUser, GroupMembership
+from storage.models.notifier import ComplianceFlip, JobRun, StoredValue
 from storage.models.operations import AuditEntry, ConnectorError, OutboxMessage, SourceCursor
 from storage.models.pending import PendingChange
 from storage.models.preferences import NotificationPreference, QuietHours
@@ -20,6 +21,7 @@ __all__ = [
     "AuditEntry",
     "Claim",
     "Classification",
+    "ComplianceFlip",
     "CompliancePolicy",
     "Connector",
     "ConnectorError",
@@ -30,12 +32,14 @@ __all__ = [
     "EnrollmentGroup",
     "EnrollmentSettings",
     "GroupMembership",
+    "JobRun",
     "NotificationPreference",
     "OpenThreatTally",
     "OutboxMessage",
     "PendingChange",
     "QuietHours",
     "SourceCursor",
+    "StoredValue",
     "Subscription",
     "TallyPause",
     "Threat",

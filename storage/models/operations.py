@@ -21,13 +21,18 @@ class AuditEntry(SQLModel, table=True):
 
 
 class OutboxMessage(SQLModel, table=True):
-    __table_args__ = (Index("ix_outbox_due", "state", "available_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "state", "available_at"),
+        Index("ix_outbox_fold", "fold_key", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(unique=True)  # event × recipient × channel
     recipient_id: str
     channel: str  # email | slack
     category: str
+    # recipient × channel × classification of a threat alert: storm folding counts these per window
+    fold_key: str | None = None
     payload: dict[str, Any] = Field(sa_type=JSON)
     state: OutboxState = Field(default=OutboxState.PENDING, sa_type=StrEnumType(OutboxState))
     attempts: int = 0

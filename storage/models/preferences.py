@@ -12,5 +12,6 @@ class NotificationPreference(SQLModel, table=True):
 
 class QuietHours(SQLModel, table=True):
     user_id: str = Field(primary_key=True, foreign_key="directoryuser.id")
-    start: str  # HH:MM, UTC
+    start: str  # HH:MM in `zone`
     end: str
+    zone: str = Field(default="UTC", sa_column_kwargs={"server_default": "UTC"})  # IANA name
