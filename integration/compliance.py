@@ -130,3 +130,14 @@ def hot_bits(bits: Mapping[str, int], levels: Mapping[str, RiskLevel], policy: R
     form in which devices carry their open threats' classifications."""
     hot = hot_classifications(levels, policy)
     return sum(bit for name, bit in bits.items() if name in hot)
+
+
+def of(activation: ActivationStatus, protection: ProtectionStatus, open_bits: int, hot: int) -> Compliance:
+    """A device's compliance from its states and its open threats' classifications as a bit set."""
+    if activation == ActivationStatus.PENDING:
+        return Compliance.PENDING
+    if activation != ActivationStatus.ACTIVATED:
+        return Compliance.NOT_ENROLLED
+    if protection != ProtectionStatus.PROTECTED or open_bits & hot:
+        return Compliance.NONCOMPLIANT
+    return Compliance.COMPLIANT

@@ -6,9 +6,17 @@ caller's transaction together with what they cause — outbox rows for threats t
 compliance flips for the digest, and the source's cursor — so a crash keeps all of it or none.
 """
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
+from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
+from sqlmodel import Session, col
+
+from integration import alerts, compliance, enrollment, tenant
+from integration.alerts import AlertPolicy
+from integration.compliance import Compliance
+from storage.models import ComplianceFlip, Device, SourceCursor, Threat
 from storage.states import (
     ActivationStatus,
     Platform,
@@ -82,3 +90,136 @@ class Applied:
     alerts: int = 0  # outbox rows enqueued (or folded into a summary)
     flips: int = 0  # devices whose compliance changed
     skipped: list[str] = field(default_factory=list)  # why an event could not be applied
+
+
+def apply(
+    session: Session,
+    events: Sequence[SourceEvent],
+    *,
+    now: datetime,
+    policy: AlertPolicy | None = None,
+    cursor: Cursor | None = None,
+) -> Applied:
+    """Write a batch of source events in the caller's transaction, with the alerts for threats that
+    became OPEN, the compliance flips they caused and the source's cursor."""
+    applied = Applied()
+    devices = [e for e in events if isinstance(e, DeviceReport)]
+    threats = [e for e in events if isinstance(e, ThreatReport)]
+    touched = {d.id for d in devices} | {t.device_id for t in threats}
+    hot = compliance.hot_bits(
+        tenant.classification_bits(session), tenant.risk_levels(session), tenant.policy_level(session)
+    )
+    before = _compliance(session, touched, hot)
+    for report in devices:
+        _apply_device(session, report, now, applied)
+    session.flush()
+    opened: list[tuple[str, Threat, Device]] = []
+    for threat_report in threats:
+        _apply_threat(session, threat_report, now, applied, opened)
+    session.flush()  # the store's triggers bring each device's open classifications up to date
+    _record_flips(session, before, _compliance(session, touched, hot), now, applied)
+    applied.alerts = alerts.enqueue_threats(session, opened, now, policy or AlertPolicy())
+    if cursor is not None:
+        session.merge(SourceCursor(name=cursor.name, value=cursor.value, updated_at=now))
+    return applied
+
+
+def _apply_device(session: Session, report: DeviceReport, now: datetime, applied: Applied) -> None:
+    changes = {
+        name: value
+        for name in _DEVICE_FIELDS
+        if (value := getattr(report, name)) is not None and name != "id"
+    }
+    if "owner_email" in changes:
+        changes["owner_email"] = changes["owner_email"].strip().lower()
+    device = session.get(Device, report.id)
+    if device is None:
+        missing = [n for n in ("owner_email", "platform", "activation_status") if n not in changes]
+        if missing:
+            applied.skipped.append(f"device {report.id}: new, but the report lacks {', '.join(missing)}")
+            return
+        changes.setdefault("protection_status", ProtectionStatus.PROTECTED)
+        changes.setdefault("security_status", SecurityStatus.SECURE)
+        changes.setdefault("enrolled_at", now)
+        session.add(Device(id=report.id, **changes))
+        applied.devices_added += 1
+        return
+    checkin = changes.pop("checkin_time", None)
+    changed = False
+    for name, value in changes.items():
+        if getattr(device, name) != value:
+            setattr(device, name, value)
+            changed = True
+    if checkin is not None and (device.checkin_time is None or checkin > device.checkin_time):
+        enrollment.check_in(device, checkin)  # a disconnected device that checks in is protected again
+        changed = True
+    if changed:
+        session.add(device)
+        applied.devices_changed += 1
+
+
+_DEVICE_FIELDS = tuple(f.name for f in fields(DeviceReport))
+
+
+def _apply_threat(
+    session: Session,
+    report: ThreatReport,
+    now: datetime,
+    applied: Applied,
+    opened: list[tuple[str, Threat, Device]],
+) -> None:
+    device = session.get(Device, report.device_id)
+    if device is None:
+        applied.skipped.append(f"threat {report.id}: device {report.device_id} is unknown")
+        return
+    threat = session.get(Threat, report.id)
+    was_open = threat is not None and threat.status == ThreatStatus.OPEN
+    if threat is None:
+        threat = Threat(**{f.name: getattr(report, f.name) for f in fields(ThreatReport)})
+    else:
+        if threat.status == report.status and threat.risk == report.risk:
+            return
+        threat.status, threat.risk, threat.resolved_at = report.status, report.risk, report.resolved_at
+    session.add(threat)
+    if report.status == ThreatStatus.OPEN and not was_open:
+        # the opening is the event: a threat that is resolved and opens again is alerted again
+        since = report.detected_at if threat.resolved_at is None else now
+        opened.append((f"{report.id}@{since:%Y%m%dT%H%M%S}", threat, device))
+        applied.threats_opened.append(report.id)
+    elif was_open and report.status != ThreatStatus.OPEN:
+        applied.threats_closed += 1
+
+
+def _compliance(session: Session, ids: set[str], hot: int) -> dict[str, tuple[Compliance, str]]:
+    """Each device's compliance and owner, read from the store (columns, not cached objects)."""
+    found: dict[str, tuple[Compliance, str]] = {}
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), _CHUNK):
+        query = sa_select(
+            col(Device.id),
+            col(Device.owner_email),
+            col(Device.activation_status),
+            col(Device.protection_status),
+            col(Device.open_classifications),
+        ).where(col(Device.id).in_(ordered[start : start + _CHUNK]))
+        for device_id, owner, activation, protection, open_bits in session.execute(query).all():
+            found[device_id] = (compliance.of(activation, protection, open_bits, hot), owner)
+    return found
+
+
+_CHUNK = 5_000
+
+
+def _record_flips(
+    session: Session,
+    before: dict[str, tuple[Compliance, str]],
+    after: dict[str, tuple[Compliance, str]],
+    now: datetime,
+    applied: Applied,
+) -> None:
+    judged = (Compliance.COMPLIANT, Compliance.NONCOMPLIANT)
+    for device_id, (became, owner) in after.items():
+        was = before.get(device_id, (None, owner))[0]
+        if was in judged and became in judged and was != became:
+            session.add(ComplianceFlip(at=now, device_id=device_id, owner_email=owner, became=became.value))
+            applied.flips += 1

@@ -1,0 +1,230 @@
+"""`sync.apply`: source events → devices and threats, with the alerts, compliance flips and cursor
+they cause, in one transaction (DESIGN §2, §8)."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import Session, col, select
+
+from integration import preferences, sync
+from integration.access import sign_in
+from integration.alerts import AlertPolicy
+from integration.demo.data import ADMIN, ALICE, ANALYST
+from integration.sync import Cursor, DeviceReport, ThreatReport
+from storage.engine import Store
+from storage.models import ComplianceFlip, Device, OutboxMessage, SourceCursor
+from storage.states import ActivationStatus, Platform, ProtectionStatus, RiskLevel, ThreatStatus
+from tests.conftest import NOW
+
+
+def clean_device(session: Session) -> Device:
+    """An activated, protected device with no open threat: compliant whatever the policy."""
+    query = (
+        select(Device)
+        .where(
+            Device.activation_status == ActivationStatus.ACTIVATED,
+            Device.protection_status == ProtectionStatus.PROTECTED,
+            Device.open_classifications == 0,
+        )
+        .order_by(col(Device.id))
+    )
+    device = session.exec(query).first()
+    assert device is not None
+    return device
+
+
+def opened(
+    device_id: str, classification: str = "TROJAN", *, at: datetime = NOW, app: str = "Evil"
+) -> ThreatReport:
+    return ThreatReport(
+        id=str(uuid.uuid4()),
+        device_id=device_id,
+        status=ThreatStatus.OPEN,
+        classification=classification,
+        risk=RiskLevel.HIGH,
+        type="APPLICATION",
+        detected_at=at,
+        app_name=app,
+    )
+
+
+def rows(store: Store) -> list[OutboxMessage]:
+    with store.read() as session:
+        return list(session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all())
+
+
+def user_id(store: Store, email: str) -> str:
+    with store.read() as session:
+        return sign_in(session, email)[0].id
+
+
+def opt_in(store: Store, email: str, category: str, channels: tuple[str, ...] = ("email",)) -> None:
+    with store.write() as session:
+        uid = sign_in(session, email)[0].id
+        preferences.set_preferences(session, uid, (category,), channels, True, actor=email, at=NOW)
+
+
+def test_a_new_high_threat_queues_one_row_per_channel_for_the_opted_in_admin(demo_store: Store) -> None:
+    with demo_store.write() as session:
+        device = clean_device(session)
+        threat = opened(device.id)
+        applied = sync.apply(session, [threat], now=NOW)
+    assert applied.threats_opened == [threat.id]
+    queued = rows(demo_store)
+    admin = user_id(demo_store, ADMIN)
+    assert [(r.recipient_id, r.channel, r.category) for r in queued] == [
+        (admin, "email", "threat-high"),
+        (admin, "slack", "threat-high"),
+    ]
+    payload = queued[0].payload
+    assert payload["kind"] == "threat" and payload["threat_id"] == threat.id
+    assert payload["device_id"] == device.id and payload["risk"] == "high" and payload["app_name"] == "Evil"
+    assert all(r.idempotency_key.startswith(f"threat:{threat.id}@") for r in queued)
+
+
+def test_applying_the_same_events_again_queues_nothing_more(demo_store: Store) -> None:
+    with demo_store.write() as session:
+        threat = opened(clean_device(session).id)
+        sync.apply(session, [threat], now=NOW)
+    with demo_store.write() as session:
+        again = sync.apply(session, [threat], now=NOW + timedelta(minutes=5))
+    assert again.threats_opened == [] and again.alerts == 0
+    assert len(rows(demo_store)) == 2
+
+
+def test_alerts_follow_the_current_risk_and_reach_restricted_users_but_not_non_console_users(
+    demo_store: Store,
+) -> None:
+    opt_in(demo_store, ANALYST, "threat-medium")
+    opt_in(demo_store, ALICE, "threat-medium")  # no console access: never alerted
+    with demo_store.write() as session:
+        device = clean_device(session)
+        # OUT_OF_DATE_OS is medium in the catalogue, whatever the source reported
+        sync.apply(session, [opened(device.id, "OUT_OF_DATE_OS")], now=NOW)
+    queued = rows(demo_store)
+    assert [(r.recipient_id, r.category) for r in queued] == [(user_id(demo_store, ANALYST), "threat-medium")]
+    assert queued[0].payload["risk"] == "medium"
+
+
+def test_a_threat_that_turns_a_device_noncompliant_is_a_flip_and_its_resolution_another(
+    demo_store: Store,
+) -> None:
+    with demo_store.write() as session:
+        device = clean_device(session)
+        threat = opened(device.id)
+        sync.apply(session, [threat], now=NOW)
+    later = NOW + timedelta(hours=1)
+    resolved = ThreatReport(**{**threat.__dict__, "status": ThreatStatus.RESOLVED, "resolved_at": later})
+    with demo_store.write() as session:
+        applied = sync.apply(session, [resolved], now=later)
+    assert applied.threats_closed == 1 and applied.flips == 1
+    with demo_store.read() as session:
+        flips = session.exec(select(ComplianceFlip).order_by(col(ComplianceFlip.at))).all()
+    assert [(f.device_id, f.became) for f in flips] == [(device.id, "noncompliant"), (device.id, "compliant")]
+
+
+def test_a_low_threat_under_a_high_policy_is_no_flip(demo_store: Store) -> None:
+    with demo_store.write() as session:
+        device = clean_device(session)
+        applied = sync.apply(session, [opened(device.id, "SIDELOADED_APP")], now=NOW)  # low
+    assert applied.flips == 0
+
+
+def test_the_cursor_is_committed_with_the_changes_or_not_at_all(demo_store: Store) -> None:
+    with pytest.raises(RuntimeError), demo_store.write() as session:
+        sync.apply(session, [opened(clean_device(session).id)], now=NOW, cursor=Cursor("demo", "t1"))
+        raise RuntimeError("crash before commit")
+    assert rows(demo_store) == []
+    with demo_store.read() as session:
+        assert session.get(SourceCursor, "demo") is None
+    with demo_store.write() as session:
+        sync.apply(session, [opened(clean_device(session).id)], now=NOW, cursor=Cursor("demo", "t2"))
+    with demo_store.read() as session:
+        cursor = session.get(SourceCursor, "demo")
+        assert cursor is not None and cursor.value == "t2"
+    assert len(rows(demo_store)) == 2
+
+
+def test_a_threat_on_an_unknown_device_is_skipped_with_the_reason(demo_store: Store) -> None:
+    with demo_store.write() as session:
+        applied = sync.apply(session, [opened("no-such-device")], now=NOW)
+    assert applied.threats_opened == [] and "no-such-device" in applied.skipped[0]
+
+
+def test_a_new_device_is_added_and_a_check_in_reconnects_a_disconnected_one(demo_store: Store) -> None:
+    new = DeviceReport(
+        id="new-device",
+        owner_email="Alice@Contoso.example",
+        platform=Platform.IOS,
+        activation_status=ActivationStatus.PENDING,
+    )
+    with demo_store.write() as session:
+        silent = session.exec(
+            select(Device).where(Device.protection_status == ProtectionStatus.DISCONNECTED)
+        ).first()
+        assert silent is not None
+        applied = sync.apply(session, [new, DeviceReport(id=silent.id, checkin_time=NOW)], now=NOW)
+    assert (applied.devices_added, applied.devices_changed) == (1, 1)
+    with demo_store.read() as session:
+        added = session.get(Device, "new-device")
+        back = session.get(Device, silent.id)
+        assert added is not None and added.owner_email == "alice@contoso.example"
+        assert back is not None and back.protection_status == ProtectionStatus.PROTECTED
+
+
+def test_quiet_hours_hold_non_high_alerts_until_the_window_ends_and_high_breaks_through(
+    demo_store: Store,
+) -> None:
+    opt_in(demo_store, ADMIN, "threat-medium")
+    with demo_store.write() as session:
+        uid = sign_in(session, ADMIN)[0].id
+        preferences.set_quiet_hours(session, uid, ("22:00", "07:00"), actor=ADMIN, at=NOW)
+    night = datetime(2026, 11, 26, 23, 30, tzinfo=UTC)
+    with demo_store.write() as session:
+        device = clean_device(session)
+        sync.apply(
+            session,
+            [opened(device.id, "OUT_OF_DATE_OS", at=night), opened(device.id, "OUT_OF_DATE_OS", at=night)],
+            now=night,
+        )
+        sync.apply(session, [opened(device.id, "TROJAN", at=night)], now=night)
+    by_kind = {r.payload["kind"]: r for r in rows(demo_store) if r.channel == "email"}
+    catchup = by_kind["catchup"]
+    assert catchup.available_at == datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
+    assert catchup.payload["count"] == 2 and len(catchup.payload["alerts"]) == 2
+    assert by_kind["threat"].payload["risk"] == "high" and by_kind["threat"].available_at == night
+
+
+@pytest.mark.parametrize(
+    ("night", "ends_utc"),
+    [
+        # Stockholm: CEST (UTC+2) until 25 October 2026 03:00, CET (UTC+1) after
+        (datetime(2026, 10, 24, 21, 0, tzinfo=UTC), datetime(2026, 10, 25, 6, 0, tzinfo=UTC)),
+        (datetime(2026, 10, 23, 21, 0, tzinfo=UTC), datetime(2026, 10, 24, 5, 0, tzinfo=UTC)),
+    ],
+)
+def test_quiet_hours_keep_their_local_hours_across_a_dst_change(night: datetime, ends_utc: datetime) -> None:
+    from integration.alerts import quiet_until
+
+    assert quiet_until(("22:00", "07:00", "Europe/Stockholm"), night) == ends_utc
+    assert quiet_until(("22:00", "07:00", "Europe/Stockholm"), ends_utc) is None
+
+
+def test_a_storm_past_the_threshold_is_folded_into_one_summary_per_window(demo_store: Store) -> None:
+    policy = AlertPolicy(storm_threshold=3, storm_window=timedelta(minutes=10))
+    with demo_store.write() as session:
+        device = clean_device(session)
+        for n in range(7):
+            sync.apply(
+                session, [opened(device.id, app=f"App #{n}")], now=NOW + timedelta(seconds=n), policy=policy
+            )
+    email = [r for r in rows(demo_store) if r.channel == "email"]
+    kinds = [r.payload["kind"] for r in email]
+    assert kinds == ["threat", "threat", "threat", "storm"]
+    storm = email[-1]
+    assert storm.payload["count"] == 4 and storm.available_at == NOW + timedelta(minutes=10)
+    # the next window starts counting again
+    with demo_store.write() as session:
+        sync.apply(session, [opened(device.id)], now=NOW + timedelta(minutes=10), policy=policy)
+    assert [r.payload["kind"] for r in rows(demo_store) if r.channel == "email"][-1] == "threat"
