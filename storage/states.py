@@ -63,5 +63,6 @@ class OutboxState(StrEnum):
     PENDING = "pending"
     CLAIMED = "claimed"
     SENT = "sent"
-    FAILED = "failed"
-    EXPIRED = "expired"
+    FAILED = "failed"  # the channel refused it for good (the digest lists these)
+    EXPIRED = "expired"  # not sent within its TTL (the digest counts these)
+    WITHDRAWN = "withdrawn"  # not sent: the recipient opted out or lost access before it went
