@@ -171,11 +171,11 @@ class Deliverer:
         return OutboxState.PENDING, outcome.reason, now + self.backoff(row.attempts, outcome.after_seconds)
 
     def backoff(self, attempts: int, retry_after: float | None) -> timedelta:
-        """Exactly the server's Retry-After when it gave one; else exponential, with full jitter over
-        the upper half so a fleet of rows that failed together does not come back together."""
+        """Exactly the server's Retry-After when it gave one; else exponential, with jitter over the
+        upper half of the wait so a fleet of rows that failed together does not come back together."""
         if retry_after is not None:
             return timedelta(seconds=max(retry_after, 0))
-        ceiling = min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
+        ceiling: timedelta = min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
         return ceiling * (0.5 + self.jitter() / 2)
 
 
