@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     smtp_tls: Literal["starttls", "implicit", "none"] = Field("starttls", alias="MESBOT_SMTP_TLS")
     mail_from: str = Field("mesbot@localhost", alias="MESBOT_MAIL_FROM")
     public_url: str = Field("http://127.0.0.1:3000", alias="MESBOT_PUBLIC_URL")
+    secret_key: SecretStr | None = Field(None, alias="MESBOT_SECRET_KEY")  # signs unsubscribe links
 
     http_host: str = Field("127.0.0.1", alias="MESBOT_HTTP_HOST")
     http_port: int = Field(3000, alias="MESBOT_HTTP_PORT")
