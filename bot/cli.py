@@ -174,19 +174,23 @@ def demo_threat_command(
     runtime: Runtime, device_id: str, classification: str, app: str | None, count: int | None
 ) -> None:
     """Inject OPEN threats as if the device had reported them."""
+    from integration.demo import interim
     from integration.demo import threats as demo_threats
+    from integration.sync import ThreatReport
 
+    now = runtime.clock.now()
     with runtime.ready_store().write() as session:
-        injected = demo_threats.inject(
+        events = demo_threats.inject(
             session,
             device_id=device_id,
             classification=classification,
             app=app,
             count=1 if count is None else count,  # `--count 0` is refused, not read as 1
             numbered=count is not None,
-            now=runtime.clock.now(),
+            now=now,
         )
-        ids = [t.id for t in injected]
+        interim.apply_events(session, events, now=now)  # TEMPORARY: `sync.apply`, once it lands
+        ids = [e.id for e in events if isinstance(e, ThreatReport)]
     click.echo(
         f"Injected {len(ids)} OPEN threat{'s' if len(ids) != 1 else ''} on {device_id}: {', '.join(ids[:5])}"
         + (" …" if len(ids) > 5 else "")

@@ -6,13 +6,11 @@ enums, datetimes and `uuid.UUID`s drawn before, and nothing left to convert per 
 """
 
 import random
-from bisect import bisect
 from collections.abc import Callable, Iterator
-from itertools import accumulate
 from typing import Any
 
 from integration.catalogue import CATALOGUE
-from integration.demo import data
+from integration.demo import data, mix
 from integration.demo.draws import guid, pick
 from integration.levels import RiskLevel, security_status
 from storage.states import ActivationStatus, Platform, ProtectionStatus, ThreatStatus
@@ -37,8 +35,6 @@ UNINSTALLED = ProtectionStatus.UNINSTALLED.value
 OPEN, RESOLVED = ThreatStatus.OPEN.value, ThreatStatus.RESOLVED.value
 # Days since the last check-in: recent when protected, past the 30-day default when disconnected.
 CHECKIN_DAYS = {PROTECTED: (0, 2.5), DISCONNECTED: (31, 120), UNINSTALLED: (5, 60)}
-# Days since the last check-in: recent when protected, past the 30-day default when disconnected.
-CHECKIN_DAYS = {PROTECTED: (0, 2.5), DISCONNECTED: (31, 120), UNINSTALLED: (5, 60)}
 
 
 class Fleet:
@@ -55,8 +51,6 @@ class Fleet:
         self.ids = ids  # device ids, one per device built
         self.stamp = stamp  # so many seconds before now, as the store's loader takes a timestamp
         self.bits = bits  # `Classification.bit`: a device carries its open threats' (triggers are off)
-        self.classifications = list(data.CLASSIFICATION_WEIGHTS)
-        self.cum_weights = list(accumulate(data.CLASSIFICATION_WEIGHTS.values()))
         self.risks = {name: (entry.default_risk, entry.category) for name, entry in CATALOGUE.items()}
 
     def build(self, owners: list[tuple[str, str]]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -124,13 +118,10 @@ class Fleet:
         rng = self.rng
         roll = rng.random()
         count = (1 if roll < 0.13 else 2 + int(3 * rng.random())) if roll < 0.16 else 0
-        rows = [self._threat(device_id, self._classification(), OPEN) for _ in range(count)]
+        rows = [self._threat(device_id, mix.classification(rng), OPEN) for _ in range(count)]
         if rng.random() < 0.2:
-            rows.append(self._threat(device_id, self._classification(), RESOLVED))
+            rows.append(self._threat(device_id, mix.classification(rng), RESOLVED))
         return rows
-
-    def _classification(self) -> str:
-        return self.classifications[bisect(self.cum_weights, self.rng.random() * self.cum_weights[-1])]
 
     def _threat(
         self, device_id: str, name: str, status: str, app: str | None = None
@@ -140,15 +131,7 @@ class Fleet:
         risk, category = self.risks[name]
         detected = self._ago(0.05, 20)
         resolved = self.stamp(detected - 3600 * (1 + int(48 * rng.random()))) if status == RESOLVED else None
-        app_name = package = path = ssid = url = None
-        if category == "app":
-            app_name = app or pick(rng, data.APP_NAMES)
-            package = f"com.example.app{1 + int(999 * rng.random())}"
-            path = f"package://{package}"
-        elif category == "network":
-            ssid = pick(rng, data.SSIDS)
-        elif category == "web":
-            url = pick(rng, data.URLS)
+        found = mix.details(rng, category, app)
         kind = data.THREAT_TYPES[category]
         row = (guid(rng), device_id, status, name, risk.value, kind, self.stamp(detected), resolved)
-        return (*row, app_name, package, path, ssid, url), risk.rank, self.bits[name]
+        return (*row, *found), risk.rank, self.bits[name]

@@ -32,6 +32,7 @@ from storage.models import (
     EnrollmentGroup,
     GroupMembership,
     NotificationPreference,
+    StoredValue,
     TallyPause,
     Threat,
 )
@@ -42,6 +43,7 @@ Progress = Callable[[int, int], None]
 BATCH = 10_000
 BULK_CACHE_KIB = 256 * 1024
 LOADED = (DirectoryGroup, DirectoryUser, GroupMembership, Device, Threat)
+SEED_VALUE, SEEDED_AT_VALUE = "demo-seed", "demo-seeded-at"  # `StoredValue` names
 USERS_PER_DEVICE = 0.8  # as in real fleets: most people have one device, some two
 
 
@@ -94,6 +96,7 @@ def seed(
                     progress(done, devices)
         tally.store(session, *_tallies(people, counts))
         _settings(session, people, now)
+        _simulator_start(session, seed, now)
     session.add(
         AuditEntry(
             at=now,
@@ -158,6 +161,13 @@ def _large_sqlite_cache(session: Session) -> Iterator[None]:
     finally:
         connection.exec_driver_sql(f"PRAGMA cache_size = {before}")
         connection.exec_driver_sql("PRAGMA threads = 0")
+
+
+def _simulator_start(session: Session, seed: int, now: datetime) -> None:
+    """What the simulator (simulator.py) needs to carry the tenant on from here: the seed its draws
+    derive from, and when the seeded tenant stands (its first simulated step)."""
+    session.add(StoredValue(name=SEED_VALUE, value=str(seed)))
+    session.add(StoredValue(name=SEEDED_AT_VALUE, value=now.isoformat()))
 
 
 def _refresh_statistics(session: Session) -> None:

@@ -1,18 +1,23 @@
-"""`mesbot demo threat`: a device of the demo tenant reports new OPEN threats."""
+"""`mesbot demo threat`: a device of the demo tenant reports new OPEN threats.
+
+The threats are returned as source events, not written: the caller applies them the way every
+source's events are applied (`integration.sync.apply`), so injected threats are alerted like any other.
+"""
 
 import uuid
 from datetime import datetime
 
 from sqlmodel import Session
 
-from integration import audit, tenant
+from integration import audit
 from integration.actions import Action
 from integration.catalogue import CATALOGUE, classification_name
-from integration.demo import data
+from integration.demo import mix
 from integration.errors import InvalidInput, NotFound
 from integration.levels import RiskLevel, security_status
+from integration.sync import DeviceReport, SourceEvent, ThreatReport
 from integration.validation import show
-from storage.models import Device, Threat
+from storage.models import Device
 from storage.states import ActivationStatus, SecurityStatus, ThreatStatus
 
 MAX_COUNT = 10_000
@@ -27,9 +32,9 @@ def inject(
     count: int,
     numbered: bool,
     now: datetime,
-) -> list[Threat]:
-    """Add `count` OPEN threats to the device as if it had reported them; `numbered` ends their app
-    names in ` #1` … ` #N`."""
+) -> list[SourceEvent]:
+    """`count` OPEN threats the device reports (`numbered` ends their app names in ` #1` … ` #N`), and
+    the device's report of the security status they give it; audited, but not applied."""
     name = classification_name(classification)
     if not 1 <= count <= MAX_COUNT:
         raise InvalidInput(f"--count must be from 1 to {MAX_COUNT:,}; got {count}.")
@@ -42,25 +47,25 @@ def inject(
             "only activated devices report threats."
         )
     entry = CATALOGUE[name]
-    risk = tenant.risk_levels(session)[name]
+    # The severity Lookout's console (at its defaults) reports, as the simulator's threats carry: an
+    # admin's `risk set` is mesbot's policy, applied at query time, and shows as policy drift.
+    risk = entry.default_risk
     base = app or ("Demo Threat App" if entry.category == "app" else None)
-    threats = [
-        Threat(
+    events: list[SourceEvent] = [
+        ThreatReport(
             id=str(uuid.uuid4()),
             device_id=device.id,
             status=ThreatStatus.OPEN,
             classification=name,
             risk=risk,
-            type=data.THREAT_TYPES[entry.category],
+            type=mix.threat_type(name),
             detected_at=now,
             app_name=f"{base} #{n}" if base and numbered else base,
         )
         for n in range(1, count + 1)
     ]
-    session.add_all(threats)
-    if risk.rank > _reported_level(device).rank:
-        device.security_status = security_status(risk)
-        session.add(device)
+    level = max(risk, _reported_level(device), key=lambda level: level.rank)
+    events.append(DeviceReport(id=device.id, security_status=security_status(level)))
     audit.record(
         session,
         at=now,
@@ -69,7 +74,7 @@ def inject(
             Action.DEMO_THREAT, None, {"device": device.id, "classification": name, "count": count}
         ),
     )
-    return threats
+    return events
 
 
 def _reported_level(device: Device) -> RiskLevel:

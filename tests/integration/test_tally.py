@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from integration import compliance, devices, enrollment, impact, tenant
 from integration.actions import Action
 from integration.compliance import Compliance, EnrollmentCounts
-from integration.demo import threats
+from integration.demo import interim, threats
 from integration.impact import RiskChange
 from integration.levels import RiskLevel
 from storage.engine import Store
@@ -169,7 +169,7 @@ def _check_in(session: Session) -> None:
 
 def _inject(session: Session) -> None:
     target = _one(session, Device.activation_status == A.ACTIVATED, Device.protection_status == P.PROTECTED)
-    threats.inject(
+    events = threats.inject(
         session,
         device_id=target.id,
         classification="ROOT_JAILBREAK",
@@ -178,6 +178,7 @@ def _inject(session: Session) -> None:
         numbered=True,
         now=NOW,
     )
+    interim.apply_events(session, events, now=NOW)  # TEMPORARY: `sync.apply`, once it lands
 
 
 def _set(**values: object) -> Change:

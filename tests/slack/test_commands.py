@@ -10,7 +10,7 @@ import yaml
 
 from bot.serve import build
 from bot.slack.blocks import fallback
-from integration.demo import threats
+from integration.demo import interim, threats
 from storage.engine import Store
 from storage.models import Device
 from tests.conftest import NOW
@@ -125,7 +125,7 @@ async def test_hostile_names_are_escaped(slack: SlackClient) -> None:
     status = slack.services.console.run("alice@contoso.example", "status me")
     device_id = next(d["id"] for d in status.data["devices"] if d["compliance"] == "compliant")
     with store.write() as session:
-        threats.inject(
+        events = threats.inject(
             session,
             device_id=device_id,
             classification="TROJAN",
@@ -134,6 +134,7 @@ async def test_hostile_names_are_escaped(slack: SlackClient) -> None:
             numbered=False,
             now=NOW,
         )
+        interim.apply_events(session, events, now=NOW)  # TEMPORARY: `sync.apply`, once it lands
         device = session.get(Device, device_id)
         assert device is not None
         device.name = "Alice\u2028FAKE: Applied\x85\u200f"
