@@ -56,7 +56,7 @@ def neutralise(text: str) -> str:
       surrogates become `⟨U+202E⟩`-style escapes, so an override cannot reverse what follows it.
     - Everything else, including accents, CJK, emoji with their joiners, is unchanged.
 
-    It does no markup escaping: Slack (`bot.slack.blocks.escape`) and HTML (Jinja2 autoescape) still
+    It does no markup escaping: Slack (`notifications.slack_markup.escape`) and HTML (Jinja2 autoescape) still
     escape their own special characters, after this. Fast: one C-level `isprintable` check, and a
     `str.translate` over a cached table only when something needs replacing.
     """

@@ -2,15 +2,14 @@
 failures are retried (connection errors; 429, honouring `Retry-After`; 5xx) and which are permanent
 and recorded as connector errors, so on-call sees them in `connector` and the digest."""
 
+import asyncio
 import logging
 from typing import Any
-
-from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 
 from integration import connector_errors
 from integration.clock import Clock
 from integration.errors import StoreError
-from notifications.slack_retry import RateLimitRetry, ServerErrorRetry
+from notifications.slack_retry import ConnectionErrorRetry, RateLimitRetry, ServerErrorRetry, Sleep
 from storage.engine import Store
 
 log = logging.getLogger(__name__)
@@ -27,16 +26,18 @@ PERMANENT_ERRORS = frozenset(
         "is_archived",
         "missing_scope",
         "user_not_found",
+        "users_not_found",  # users.lookupByEmail: no Slack account has that address
     }
 )
 
 
-def retry_handlers() -> list[Any]:
-    """slack_sdk retries only connection errors by default; add rate limits and server errors."""
+def retry_handlers(sleep: Sleep = asyncio.sleep) -> list[Any]:
+    """slack_sdk retries only connection errors by default; add rate limits and server errors.
+    `sleep` spends the waits (a test passes one that records them instead)."""
     return [
-        AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        RateLimitRetry(max_retry_count=2),  # waits exactly Retry-After
-        ServerErrorRetry(max_retry_count=2),
+        ConnectionErrorRetry(max_retry_count=2, sleep=sleep),
+        RateLimitRetry(max_retry_count=2, sleep=sleep),  # waits exactly Retry-After
+        ServerErrorRetry(max_retry_count=2, sleep=sleep),
     ]
 
 

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from slack_sdk.http_retry.async_handler import HttpRequest, HttpResponse, RetryState
 from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
@@ -70,3 +71,23 @@ def retry_after(response: HttpResponse) -> float:
             if value.strip().isdigit():
                 return float(value.strip())
     return DEFAULT_RETRY_AFTER
+
+
+class ConnectionErrorRetry(AsyncConnectionErrorRetryHandler):
+    """Retries a refused, reset or dropped connection after slack_sdk's exponential backoff."""
+
+    def __init__(self, max_retry_count: int = 1, *, sleep: Sleep = asyncio.sleep) -> None:
+        super().__init__(max_retry_count)
+        self.sleep = sleep
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        state.next_attempt_requested = True
+        await self.sleep(self.interval_calculator.calculate_sleep_duration(state.current_attempt))
+        state.increment_current_attempt()

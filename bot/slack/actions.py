@@ -22,6 +22,7 @@ from bot.slack.answer import Ack, Message, offer, render
 from bot.slack.identity import UnknownSlackUser
 from bot.slack.services import SlackServices
 from integration.tenant import stamp
+from notifications import slack_markup as markup
 from storage import claims
 from storage.errors import StoreBusy
 from storage.models import PendingChange
@@ -121,7 +122,7 @@ async def _apply(services: SlackServices, click: Click) -> tuple[Message, bool, 
     message = render(reply)
     if reply.data.get("applied") is not True:
         return message, False, None
-    message["blocks"].append(blocks.context(_applied_by(services, click.user_id, change)))
+    message["blocks"].append(markup.context(_applied_by(services, click.user_id, change)))
     return message, True, reply
 
 
@@ -132,7 +133,7 @@ def _applied_by(services: SlackServices, user_id: str, change: PendingChange) ->
     previewer = (
         f"<@{change.slack_user_id}>"
         if SLACK_ID.fullmatch(change.slack_user_id)
-        else blocks.escape(change.actor_email)
+        else markup.escape(change.actor_email)
     )
     return f"{note}; previewed by {previewer}"
 
@@ -173,7 +174,7 @@ async def _cancel(services: SlackServices, click: Click) -> tuple[Reply, bool]:
 
 
 async def _announce(services: SlackServices, channel: str, user_id: str, reply: Reply) -> None:
-    first_line = blocks.escape(reply.text.split("\n")[0])
+    first_line = markup.escape(reply.text.split("\n")[0])
     await services.call(
         "chat.postMessage",
         lambda: services.client.chat_postMessage(channel=channel, text=f"<@{user_id}> {first_line}"),

@@ -4,36 +4,12 @@
 from typing import Any
 
 from bot.reply import Reply
-from integration.text import neutralise
+from notifications.slack_markup import MAX_BLOCKS, MAX_TEXT, Block, context, escape, section
 
-MAX_BLOCKS = 50
-MAX_TEXT = 3_000
 FALLBACK_LIMIT = 3_000
 TOTAL_TEXT = 12_000  # keep whole messages well under what Slack renders without truncating
 CONFIRM_ACTION = "mesbot_confirm"
 CANCEL_ACTION = "mesbot_cancel"
-
-Block = dict[str, Any]
-
-
-def escape(text: str) -> str:
-    """Untrusted text made safe for Slack mrkdwn: control and bidi characters made visible
-    (`integration.text.neutralise`; a newline too, so escape a reply line by line), then `&` first,
-    `<` and `>`."""
-    return neutralise(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def mrkdwn(text: str) -> Block:
-    # verbatim: no auto-linking of URLs or #channels that hostile names may contain
-    return {"type": "mrkdwn", "text": text, "verbatim": True}
-
-
-def section(text: str) -> Block:
-    return {"type": "section", "text": mrkdwn(text)}
-
-
-def context(text: str) -> Block:
-    return {"type": "context", "elements": [mrkdwn(text)]}
 
 
 def message(

@@ -12,6 +12,7 @@ from bot.slack.answer import Ack
 from bot.slack.identity import UnknownSlackUser
 from bot.slack.services import SlackServices
 from integration.preferences import CATEGORIES
+from notifications import slack_markup as markup
 
 TOGGLE_ACTION = "mesbot_notify_toggle"
 MAX_HOME_BLOCKS = 100
@@ -54,7 +55,7 @@ async def home_blocks(services: SlackServices, user_id: str) -> list[dict[str, A
     try:
         email = await services.identity.email(user_id)
     except UnknownSlackUser as error:
-        return [blocks.section(blocks.escape(str(error)))]
+        return [markup.section(markup.escape(str(error)))]
     parts: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": "mesbot"}}]
     enrollment = await services.run(email, "enrollment")
     if not enrollment.ok:  # no console access (or no consent): show the viewer's own devices
@@ -80,7 +81,7 @@ def cap_blocks(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if len(parts) <= MAX_HOME_BLOCKS:
         return parts
     left_out = len(parts) - (MAX_HOME_BLOCKS - 1)
-    return [*parts[: MAX_HOME_BLOCKS - 1], blocks.context(f"+{left_out} more blocks not shown")]
+    return [*parts[: MAX_HOME_BLOCKS - 1], markup.context(f"+{left_out} more blocks not shown")]
 
 
 def _text(reply: Reply) -> list[dict[str, Any]]:
@@ -89,7 +90,7 @@ def _text(reply: Reply) -> list[dict[str, Any]]:
 
 
 def _toggles(notify: Reply) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = [blocks.section("*Your notifications* (click to switch)")]
+    parts: list[dict[str, Any]] = [markup.section("*Your notifications* (click to switch)")]
     for category, channels in notify.data["preferences"].items():
         buttons = []
         for channel, on in channels.items():

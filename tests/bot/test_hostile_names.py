@@ -140,7 +140,7 @@ def test_names_from_phones_and_upstream_errors_are_shown_safely_everywhere(
 def test_block_kit_never_carries_a_control_or_bidi_character_whatever_the_reply_holds(
     lines: list[str], ok: bool
 ) -> None:
-    """Slack's own safety net: text a handler left raw is neutralised by `blocks.escape` (its newlines
+    """Slack's own safety net: text a handler left raw is neutralised by `slack_markup.escape` (its newlines
     are all taken as mesbot's own here)."""
     text = "\n".join(lines)
     assert_slack_texts_safe(blocks.message(Reply(ok=ok, text=text)), text.count("\n") + 1)

@@ -67,6 +67,14 @@ class FakeSlack:
             email = self.users[user]
             profile = {"email": email} if email else {}
             return 200, {}, {"ok": True, "user": {"id": user, "profile": profile}}
+        if method == "users.lookupByEmail":
+            email = str(body.get("email", "")).lower()
+            found = [user for user, address in self.users.items() if address and address.lower() == email]
+            if not found:
+                return 200, {}, {"ok": False, "error": "users_not_found"}
+            return 200, {}, {"ok": True, "user": {"id": found[0], "profile": {"email": email}}}
+        if method == "conversations.open":
+            return 200, {}, {"ok": True, "channel": {"id": f"D{body.get('users', '')}"}}
         if method == "auth.test":
             return 200, {}, {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1"}
         return 200, {}, {"ok": True, "ts": "1700000000.000100", "channel": body.get("channel", "C1")}

@@ -4,9 +4,9 @@ import json
 import re
 from typing import Any
 
-from bot.slack.blocks import MAX_TEXT
 from bot.slack.home import MAX_HOME_BLOCKS, cap_blocks
 from integration import connector_errors
+from notifications.slack_markup import MAX_TEXT
 from tests.conftest import NOW
 from tests.integration.factories import device
 from tests.slack.conftest import SlackClient
