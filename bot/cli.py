@@ -16,7 +16,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from bot.console import Console
+from bot.console import Console, SendNow
 from integration import tenant
 from integration.clock import Clock, SystemClock
 from integration.config import Settings
@@ -174,9 +174,10 @@ def demo_threat_command(
     runtime: Runtime, device_id: str, classification: str, app: str | None, count: int | None
 ) -> None:
     """Inject OPEN threats as if the device had reported them."""
-    from integration.demo import interim
+    from integration import sync
     from integration.demo import threats as demo_threats
     from integration.sync import ThreatReport
+    from notifications import wiring
 
     now = runtime.clock.now()
     with runtime.ready_store().write() as session:
@@ -189,12 +190,28 @@ def demo_threat_command(
             numbered=count is not None,
             now=now,
         )
-        interim.apply_events(session, events, now=now)  # TEMPORARY: `sync.apply`, once it lands
+        applied = sync.apply(session, events, now=now, policy=wiring.policy(runtime.settings))
         ids = [e.id for e in events if isinstance(e, ThreatReport)]
     click.echo(
         f"Injected {len(ids)} OPEN threat{'s' if len(ids) != 1 else ''} on {device_id}: {', '.join(ids[:5])}"
         + (" …" if len(ids) > 5 else "")
+        + (f"; {applied.alerts} alert(s) queued (`mesbot serve` sends them)" if applied.alerts else "")
     )
+
+
+@demo.command("run")
+@click.option("--hours", type=int, default=24, show_default=True, help="Simulated hours to run forward.")
+@pass_runtime
+def demo_run_command(runtime: Runtime, hours: int) -> None:
+    """Run the demo tenant HOURS forward with every job, on an accelerated clock; print what happened."""
+    import asyncio
+
+    from notifications import demo_run
+
+    store = runtime.ready_store()
+    summary = asyncio.run(demo_run.run(runtime.settings, store, hours, runtime.clock.now()))
+    for line in demo_run.report(summary):
+        click.echo(neutralise_lines(line))
 
 
 # Unknown options pass through as words, so `ask … risk set TROJAN low --yes` reaches the grammar.
@@ -205,7 +222,7 @@ def demo_threat_command(
 @pass_runtime
 def ask(runtime: Runtime, email: str, as_json: bool, text: tuple[str, ...]) -> None:
     """Run one bot command as EMAIL and print the reply (exit 1 when refused)."""
-    console = Console(runtime.ready_store(), runtime.clock)
+    console = Console(runtime.ready_store(), runtime.clock, send_now=_send_now(runtime))
     reply = console.run(email, _join(text))
     shown = neutralise_lines(reply.text)  # no control or bidi character reaches a terminal or a log
     if as_json:
@@ -213,6 +230,15 @@ def ask(runtime: Runtime, email: str, as_json: bool, text: tuple[str, ...]) -> N
     else:
         click.echo(shown)
     sys.exit(0 if reply.ok else 1)
+
+
+def _send_now(runtime: Runtime) -> SendNow:
+    def send(keys: tuple[str, ...]) -> dict[str, str]:
+        from notifications.send_now import send_now  # only `notify test` pays for the notifier's imports
+
+        return send_now(runtime.settings, runtime.store, runtime.clock, keys)
+
+    return send
 
 
 def _json_for_a_terminal(value: dict[str, Any]) -> str:
@@ -249,24 +275,62 @@ def shell(runtime: Runtime, email: str | None) -> None:
     """Interactive console with the bot grammar; `as EMAIL` switches user."""
     from bot.shell import run_shell
 
-    run_shell(Console(runtime.ready_store(), runtime.clock), email)
+    run_shell(Console(runtime.ready_store(), runtime.clock, send_now=_send_now(runtime)), email)
 
 
 @main.command("serve")
 @click.option("--role", type=click.Choice(["all", "web", "worker"]), default="all", show_default=True)
 @pass_runtime
 def serve_command(runtime: Runtime, role: str) -> None:
-    """The service: HTTP (Slack, /healthz, /metrics); the scheduler joins with the notifications work."""
+    """The service: HTTP (Slack, /healthz, /metrics, /unsubscribe), the scheduler and the deliverer."""
     import asyncio
     import logging
 
     from bot.serve import serve
 
-    if role == "worker":
-        raise click.ClickException(
-            "The worker role (scheduler and delivery) is not part of this build yet; run `--role web`."
-        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs each run; jobs log their own
     store, settings = runtime.ready_store(), runtime.settings
-    click.echo(f"mesbot serving on http://{settings.http_host}:{settings.http_port} (role {role})")
-    asyncio.run(serve(settings, store, runtime.clock))
+    if role == "worker":
+        click.echo("mesbot worker: scheduler and deliverer running (no HTTP)")
+    else:
+        click.echo(f"mesbot serving on http://{settings.http_host}:{settings.http_port} (role {role})")
+    asyncio.run(serve(settings, store, runtime.clock, role))
+
+
+@main.group("jobs")
+def jobs_group() -> None:
+    """The scheduled jobs: list them, or run one now."""
+
+
+@jobs_group.command("list")
+@pass_runtime
+def jobs_list(runtime: Runtime) -> None:
+    """Every job: schedule, next run, last run and its outcome."""
+    from notifications import wiring
+
+    for line in wiring.job_table(runtime.ready_store(), runtime.settings, runtime.clock.now()):
+        click.echo(neutralise(line))
+
+
+@jobs_group.command("run")
+@click.argument("name")
+@pass_runtime
+def jobs_run(runtime: Runtime, name: str) -> None:
+    """Run one job now and exit (1 when it failed)."""
+    import asyncio
+
+    from notifications import jobs, wiring
+
+    if name not in jobs.JOBS:
+        raise click.ClickException(
+            f"No job is called `{neutralise(name)}`; the jobs are: {', '.join(jobs.JOBS)}."
+        )
+    store, settings = runtime.ready_store(), runtime.settings
+
+    async def once() -> jobs.Outcome:  # what a job queues is sent by `deliver` (`serve` runs it at once)
+        return await jobs.run(wiring.deps(settings, store, runtime.clock), name)
+
+    outcome = asyncio.run(once())
+    click.echo(f"{name}: {'ok' if outcome.ok else 'failed'}: {neutralise_lines(outcome.detail)}")
+    sys.exit(0 if outcome.ok else 1)

@@ -218,10 +218,21 @@ class NotifyQuiet(Command):
     changes = True
     what = "have notification settings"
     span: tuple[str, str] | None
+    zone: str | None = None  # IANA name; None: the Slack profile's time zone, else UTC
 
     @property
     def action(self) -> Action:
         return Action.NOTIFY_QUIET
+
+
+@dataclass(frozen=True)
+class NotifyTest(Command):
+    changes = True  # it queues the test messages
+    what = "have notifications"
+
+    @property
+    def action(self) -> Action:
+        return Action.NOTIFY_TEST
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ short reference that is also in the log line.
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot import commands as c
@@ -40,12 +41,18 @@ def failed(log: logging.Logger, what: str) -> Reply:
     )
 
 
+SendNow = Callable[[tuple[str, ...]], dict[str, str]]
+
+
 @dataclass(frozen=True)
 class Console:
     store: Store
     clock: Clock
+    # Delivers the given outbox rows at once and says per channel `ok` or `error: why` (`notify test`);
+    # blocking, called after the command's transaction. None: the rows wait for the deliverer.
+    send_now: SendNow | None = None
 
-    def run(self, email: str, text: str, *, once: str | None = None) -> Reply:
+    def run(self, email: str, text: str, *, once: str | None = None, zone: str | None = None) -> Reply:
         """Run `text` as the directory user `email`. With `once`, a change is made at most once for
         that key: the key is claimed in the change's own transaction, so a refused or failed attempt
         leaves it free and a second attempt after success is answered `ALREADY_DONE`."""
@@ -56,7 +63,8 @@ class Console:
         if isinstance(command, c.Help):
             return HANDLERS[c.Help](command, None)  # type: ignore[arg-type]
         try:
-            return self._execute(email, command, once if command.changes else None)
+            reply = self._execute(email, command, once if command.changes else None, zone)
+            return self._send_now(reply) if reply.send_now else reply
         except AlreadyDone:
             return Reply(
                 ok=True, text=ALREADY_DONE, data={"applied": False, "duplicate": True}, command="once"
@@ -87,14 +95,22 @@ class Console:
         self._audit_denied(actor, command, text)
         return Reply.refused(reason)
 
-    def _execute(self, email: str, command: c.Command, once: str | None) -> Reply:
+    def _send_now(self, reply: Reply) -> Reply:
+        if self.send_now is None:
+            return reply
+        sent = self.send_now(reply.send_now)
+        lines = [f"Test alert by {channel}: {outcome}" for channel, outcome in sorted(sent.items())]
+        ok = all(outcome == "ok" for outcome in sent.values())
+        return Reply(ok=ok, text="\n".join(lines), data={"sent": sent}, command=reply.command)
+
+    def _execute(self, email: str, command: c.Command, once: str | None, zone: str | None) -> Reply:
         session_scope = self.store.write if command.changes else self.store.read
         with session_scope() as session:
             actor, subscription = sign_in(session, email)
             authorize(session, actor, command.needs(), subscription, command.what)
             if once is not None and not claims.claim_in(session, once, self.clock.now()):
                 raise AlreadyDone(once)
-            return HANDLERS[type(command)](command, Request(session, actor, self.clock.now()))
+            return HANDLERS[type(command)](command, Request(session, actor, self.clock.now(), zone))
 
     def _audit_denied(self, actor: str, command: c.Command, text: str) -> None:
         if command.action is None:

@@ -25,7 +25,8 @@ USAGE = {
     'connector groups add|remove "NAME" · connector sync device|threat on|off',
     "subscription": "subscription · subscription set tenant|full-group|restricted-group GUID|none · "
     "subscription consent",
-    "notify": "notify · notify CATEGORY|all on|off [email|slack|both] · notify quiet HH:MM-HH:MM|off",
+    "notify": "notify · notify CATEGORY|all on|off [email|slack|both] · "
+    "notify quiet HH:MM-HH:MM [ZONE]|off · notify test",
     "audit": "audit [N]",
 }
 AUDIT_MAX = 200
@@ -152,15 +153,19 @@ def _notify(args: list[str]) -> c.Command:
     if not args:
         return c.NotifyShow()
     first = args[0].lower()
-    if first == "quiet" and len(args) == 2:
-        if args[1].lower() == "off":
-            return c.NotifyQuiet(None)
+    if first == "test" and len(args) == 1:
+        return c.NotifyTest()
+    if first == "quiet" and len(args) == 2 and args[1].lower() == "off":
+        return c.NotifyQuiet(None)
+    if first == "quiet" and len(args) in (2, 3):
         start, dash, end = args[1].partition("-")
         if not dash:
-            raise _usage("notify", "Quiet hours look like 22:00-07:00 (UTC).")
-        return c.NotifyQuiet(
-            (validation.clock_time("Quiet hours start", start), validation.clock_time("Quiet hours end", end))
+            raise _usage("notify", "Quiet hours look like 22:00-07:00, then a time zone if not yours.")
+        span = (
+            validation.clock_time("Quiet hours start", start),
+            validation.clock_time("Quiet hours end", end),
         )
+        return c.NotifyQuiet(span, validation.time_zone(args[2]) if len(args) == 3 else None)
     if len(args) in (2, 3):
         if first != "all" and first not in CATEGORIES:
             raise _usage(

@@ -4,6 +4,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
+from notifications.metrics import NotifierMetrics
+
 
 @dataclass
 class Metrics:
@@ -29,6 +31,8 @@ class Metrics:
             ["method", "error"],
             registry=self.registry,
         )
+
+        self.notifier = NotifierMetrics(self.registry)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -11,6 +11,7 @@ class Reply:
     data: dict[str, Any] = field(default_factory=dict)
     command: str = ""  # which command answered, e.g. "risk set"
     confirm: str | None = None  # for a preview: the command that applies it (Slack's Confirm button)
+    send_now: tuple[str, ...] = ()  # outbox keys the front end delivers before answering (`notify test`)
 
     @classmethod
     def refused(cls, text: str, command: str = "") -> "Reply":

@@ -3,6 +3,8 @@
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
+from signal import SIGINT, SIGTERM
 
 import uvicorn
 from slack_bolt.async_app import AsyncApp
@@ -15,6 +17,9 @@ from bot.slack.services import SlackServices
 from bot.web import create_web
 from integration.clock import Clock, SystemClock
 from integration.config import Settings
+from notifications import wiring
+from notifications.scheduler import Scheduler
+from notifications.send_now import send_now
 from storage import claims
 from storage.engine import Store
 from storage.errors import StoreError
@@ -23,18 +28,30 @@ log = logging.getLogger(__name__)
 
 
 def build(
-    settings: Settings, store: Store, clock: Clock | None = None
+    settings: Settings,
+    store: Store,
+    clock: Clock | None = None,
+    *,
+    metrics: Metrics | None = None,
+    scheduler: Scheduler | None = None,
 ) -> tuple[Starlette, AsyncApp | None, SlackServices | None]:
     """The web app and (when Slack is configured) the Bolt app and its services."""
-    metrics = Metrics()
-    clock = clock or SystemClock()  # the one clock: commands, clicks, signatures, sweeps
-    console = Console(store, clock)
+    metrics = metrics or Metrics()
+    clock = clock or SystemClock()  # the one clock: commands, clicks, signatures, sweeps, jobs
+    console = Console(store, clock, send_now=partial(send_now, settings, store, clock))
     slack = services = None
     if settings.slack_bot_token and (settings.slack_signing_secret or settings.slack_app_token):
         services = create_services(settings, console, metrics)
         slack = create_app(settings, services)
     http_slack = slack if settings.slack_app_token is None else None
-    web = create_web(settings, store, metrics, http_slack, now=lambda: clock.now().timestamp())
+    web = create_web(
+        settings,
+        store,
+        metrics,
+        http_slack,
+        scheduler_state=lambda: scheduler.state if scheduler else "off",
+        now=lambda: clock.now().timestamp(),
+    )
     return web, slack, services
 
 
@@ -56,9 +73,40 @@ async def forget_old_claims(
         await sleep(CLAIM_SWEEP_SECONDS)
 
 
-async def serve(settings: Settings, store: Store, clock: Clock) -> None:
-    web, slack, services = build(settings, store, clock)
+async def serve(settings: Settings, store: Store, clock: Clock, role: str = "all") -> None:
+    """`all`: HTTP, scheduler and deliverer in one process; `web`: HTTP only; `worker`: the scheduler
+    and the deliverer only (no port)."""
+    metrics = Metrics()
+    scheduler = None
+    if role in ("all", "worker"):
+        deps = wiring.deps(settings, store, clock)
+        deps.metrics = metrics.notifier
+        scheduler = Scheduler(deps)
+        scheduler.start()
     sweeper = asyncio.create_task(forget_old_claims(store, clock=clock))
+    try:
+        if role == "worker":
+            await _until_stopped()
+        else:
+            await _serve_http(settings, store, clock, metrics, scheduler)
+    finally:
+        sweeper.cancel()
+        if scheduler is not None:
+            await scheduler.stop()
+
+
+async def _until_stopped() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal in (SIGINT, SIGTERM):
+        loop.add_signal_handler(signal, stop.set)
+    await stop.wait()
+
+
+async def _serve_http(
+    settings: Settings, store: Store, clock: Clock, metrics: Metrics, scheduler: Scheduler | None
+) -> None:
+    web, slack, services = build(settings, store, clock, metrics=metrics, scheduler=scheduler)
     server = uvicorn.Server(
         uvicorn.Config(
             web, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False
@@ -73,6 +121,5 @@ async def serve(settings: Settings, store: Store, clock: Clock) -> None:
         await asyncio.gather(server.serve(), socket.start_async())  # type: ignore[no-untyped-call]
     else:
         await server.serve()
-    sweeper.cancel()
     if services is not None:
         await services.drain(timeout=SHUTDOWN_GRACE_SECONDS)  # let "Working on it" follow-ups finish

@@ -9,6 +9,7 @@ from typing import Any
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from sqlalchemy import text
+from sqlmodel import select
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -19,7 +20,10 @@ from bot.slack import payload
 from bot.slack.verify import verify
 from integration import tenant
 from integration.config import Settings
+from storage import outbox
 from storage.engine import Store
+from storage.errors import StoreError
+from storage.models import JobRun
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_000_000
@@ -79,6 +83,10 @@ def create_web(
         return JSONResponse(health, status_code=200 if health["db"] == "ok" else 503)
 
     async def metrics_endpoint(request: Request) -> Response:
+        try:
+            metrics.notifier.outbox_depth(await asyncio.to_thread(_outbox_depth, store))
+        except StoreError as error:  # the rest of the metrics still answer
+            log.warning("outbox depth not read: %s", error)
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
     return Starlette(
@@ -126,10 +134,23 @@ def _health(store: Store) -> dict[str, Any]:
         with store.read() as session:
             session.exec(text("SELECT 1"))  # type: ignore[call-overload]
             connector = tenant.connector(session)
+            runs = session.exec(select(JobRun)).all()
             return {
                 "db": "ok",
                 "connector": connector.state,
                 "last_heartbeat": tenant.stamp(connector.last_heartbeat),
+                "jobs": {
+                    run.name: {
+                        "last_success": tenant.stamp(run.last_success_at),
+                        "last_outcome": run.last_outcome,
+                    }
+                    for run in runs
+                },
             }
     except Exception as error:  # health must answer whatever the store does
-        return {"db": f"error: {type(error).__name__}", "connector": None, "last_heartbeat": None}
+        return {"db": f"error: {type(error).__name__}", "connector": None, "last_heartbeat": None, "jobs": {}}
+
+
+def _outbox_depth(store: Store) -> dict[str, int]:
+    with store.read() as session:
+        return outbox.depth(session)

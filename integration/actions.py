@@ -21,6 +21,7 @@ class Action(StrEnum):
     CONSENT = "subscription.consent"
     NOTIFY = "notify"
     NOTIFY_QUIET = "notify.quiet"
+    NOTIFY_TEST = "notify.test"
     DEMO_SEED = "demo.seed"
     DEMO_THREAT = "demo.threat"
 

@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 from integration import tenant
 from integration.catalogue import CATALOGUE
 from integration.levels import RiskLevel
-from integration.messages import CatchUp, StormSummary, ThreatAlert, ThreatFacts
+from integration.messages import CatchUp, StormSummary, TestAlert, ThreatAlert, ThreatFacts
 from storage import outbox
 from storage.models import (
     Device,
@@ -283,3 +283,36 @@ def _fold_into_storm(
         ],
         now,
     )
+
+
+def queue_test(session: Session, user_id: str, now: datetime) -> list[str]:
+    """`notify test`: one test message on each channel the user has any category on (through the
+    real outbox and deliverer). Returns those channels."""
+    on = session.exec(
+        select(NotificationPreference.channel)
+        .where(NotificationPreference.user_id == user_id, col(NotificationPreference.enabled).is_(True))
+        .distinct()
+    ).all()
+    channels = sorted(set(on))
+    message: TestAlert = {"kind": "test", "requested_at": stamp(now)}
+    outbox.enqueue(
+        session,
+        [
+            NewMessage(
+                key=test_key(user_id, channel, now),
+                recipient_id=user_id,
+                channel=channel,
+                category="test",
+                payload=cast(dict[str, Any], message),
+                available_at=now,
+                expires_at=now + ALERT_TTL,
+            )
+            for channel in channels
+        ],
+        now,
+    )
+    return channels
+
+
+def test_key(user_id: str, channel: str, at: datetime) -> str:
+    return f"test:{user_id}:{channel}:{at.isoformat()}"

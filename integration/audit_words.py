@@ -110,6 +110,7 @@ _WORDS: dict[str, Callable[[Values, Values], str]] = {
         f"notify quiet hours: {_value(before.get('quiet')).replace('none', 'off')} → "
         f"{_value(after.get('quiet')).replace('none', 'off')}"
     ),
+    Action.NOTIFY_TEST: lambda before, after: "notify test",
     Action.DEMO_SEED: lambda before, after: (
         f"demo tenant seeded: {_value(after.get('users'))} users, {_value(after.get('devices'))} devices "
         f"(seed {after.get('seed')})"

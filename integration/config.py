@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     digest_cron: str = Field("0 * * * *", alias="MESBOT_DIGEST_CRON")
     storm_threshold: int = Field(20, ge=0, alias="MESBOT_STORM_THRESHOLD")
     storm_window_minutes: int = Field(10, ge=1, alias="MESBOT_STORM_WINDOW_MINUTES")
+    # How long a deliverer may hold claimed outbox rows before another takes them over (a worker that
+    # died mid-batch): longer than the slowest batch, short enough that a crash delays little.
+    outbox_lease_seconds: int = Field(120, ge=5, le=3600, alias="MESBOT_OUTBOX_LEASE_SECONDS")
 
     lookout_app_key: SecretStr | None = Field(None, alias="LOOKOUT_APP_KEY")
     lookout_api_url: str = Field("https://api.lookout.com", alias="LOOKOUT_API_URL")

@@ -1,10 +1,23 @@
-"""Connector errors, kept by fingerprint so a recurring failure is one entry with a count."""
+"""Connector errors, kept by fingerprint so a recurring failure is one entry with a count.
 
-from datetime import datetime
+A fingerprint that is new (or open again after it was resolved) is announced at once: an outbox row
+to the connector's error-report address and to each console user opted in to `connector-errors`, in
+the same transaction as the record. Repeats only count; the digest reports them.
+"""
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from sqlmodel import Session, col, select
 
+from integration import alerts, tenant
+from integration.messages import MAILTO, ConnectorErrorNotice
+from storage import outbox
 from storage.models import ConnectorError
+from storage.outbox import NewMessage
+
+NOTICE_TTL = timedelta(days=1)
 
 
 def record(session: Session, fingerprint: str, message: str, now: datetime) -> ConnectorError:
@@ -12,13 +25,45 @@ def record(session: Session, fingerprint: str, message: str, now: datetime) -> C
     error = session.get(ConnectorError, fingerprint)
     if error is None:
         error = ConnectorError(fingerprint=fingerprint, message=message, first_seen=now, last_seen=now)
+        announce = True
     else:
+        announce = error.resolved_at is not None
         error.count += 1
         error.message = message
         error.last_seen = now
         error.resolved_at = None
     session.add(error)
+    if announce:
+        _announce(session, error, now)
     return error
+
+
+def _announce(session: Session, error: ConnectorError, now: datetime) -> None:
+    notice: ConnectorErrorNotice = {
+        "kind": "connector-error",
+        "fingerprint": error.fingerprint,
+        "message": error.message,
+        "first_seen": alerts.stamp(now),
+    }
+    event = hashlib.sha256(f"{error.fingerprint}@{alerts.stamp(now)}".encode()).hexdigest()[:16]
+    targets = [(MAILTO + address, "email")] if (address := tenant.connector(session).error_email) else []
+    targets += [(r.user_id, r.channel) for r in alerts.recipients(session, "connector-errors")]
+    outbox.enqueue(
+        session,
+        [
+            NewMessage(
+                key=f"error:{event}:{recipient}:{channel}",
+                recipient_id=recipient,
+                channel=channel,
+                category="connector-errors",
+                payload=cast(dict[str, Any], notice),
+                available_at=now,
+                expires_at=now + NOTICE_TTL,
+            )
+            for recipient, channel in targets
+        ],
+        now,
+    )
 
 
 def resolve(session: Session, fingerprint: str, now: datetime) -> None:

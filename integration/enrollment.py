@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, col, select, update
 
-from integration import audit, tenant
+from integration import audit, compliance, tenant
 from integration.actions import Action
 from integration.errors import InvalidInput, NotFound
 from integration.validation import show
-from storage.models import Device, DirectoryGroup
+from storage.models import ComplianceFlip, Device, DirectoryGroup
 from storage.states import ActivationStatus, ProtectionStatus
 
 
@@ -24,10 +24,12 @@ def is_disconnected(checkin_time: datetime | None, now: datetime, days: int) -> 
 class SweepResult:
     disconnected: int  # protected → disconnected
     reconnected: int  # disconnected → protected
+    flips: int = 0  # of those, devices whose compliance changed (recorded for the digest)
 
 
 def sweep(session: Session, now: datetime, days: int) -> SweepResult:
-    """Mark activated devices disconnected or protected again by their last check-in."""
+    """Mark activated devices disconnected or protected again by their last check-in, recording each
+    one whose compliance flips (a device with a hot open threat was noncompliant already)."""
     cutoff = now - timedelta(days=days)
     went_silent = (
         update(Device)
@@ -37,6 +39,7 @@ def sweep(session: Session, now: datetime, days: int) -> SweepResult:
             (col(Device.checkin_time) <= cutoff) | col(Device.checkin_time).is_(None),
         )
         .values(protection_status=ProtectionStatus.DISCONNECTED)
+        .returning(col(Device.id), col(Device.owner_email), col(Device.open_classifications))
     )
     came_back = (
         update(Device)
@@ -46,10 +49,40 @@ def sweep(session: Session, now: datetime, days: int) -> SweepResult:
             col(Device.checkin_time) > cutoff,
         )
         .values(protection_status=ProtectionStatus.PROTECTED)
+        .returning(col(Device.id), col(Device.owner_email), col(Device.open_classifications))
     )
-    silent = session.exec(went_silent).rowcount
-    back = session.exec(came_back).rowcount
-    return SweepResult(disconnected=int(silent), reconnected=int(back))
+    silent = session.execute(went_silent).all()
+    back = session.execute(came_back).all()
+    hot = compliance.hot_bits(
+        tenant.classification_bits(session), tenant.risk_levels(session), tenant.policy_level(session)
+    )
+    flips = [
+        ComplianceFlip(at=now, device_id=i, owner_email=o, became=became, why=why)
+        for rows, became, why in (
+            (silent, "noncompliant", f"no check-in for {days} days"),
+            (back, "compliant", "checked in again"),
+        )
+        for i, o, bits in rows
+        if not bits & hot
+    ]
+    session.add_all(flips)
+    return SweepResult(disconnected=len(silent), reconnected=len(back), flips=len(flips))
+
+
+def about_to_disconnect(session: Session, now: datetime, days: int, *, limit: int = 50) -> list[Device]:
+    """Protected devices that will be disconnected within a day unless they check in (the digest)."""
+    query = (
+        select(Device)
+        .where(
+            col(Device.activation_status) == ActivationStatus.ACTIVATED,
+            col(Device.protection_status) == ProtectionStatus.PROTECTED,
+            col(Device.checkin_time) > now - timedelta(days=days),
+            col(Device.checkin_time) <= now - timedelta(days=days - 1),
+        )
+        .order_by(col(Device.checkin_time))
+        .limit(limit)
+    )
+    return list(session.exec(query).all())
 
 
 def check_in(device: Device, now: datetime) -> None:

@@ -23,8 +23,9 @@ def preferences(session: Session, user_id: str) -> dict[str, dict[str, bool]]:
 
 
 def quiet_hours(session: Session, user_id: str) -> str | None:
+    """`22:00-07:00 Europe/Stockholm`: wall-clock times in the user's zone."""
     row = session.get(QuietHours, user_id)
-    return f"{row.start}-{row.end}" if row else None
+    return f"{row.start}-{row.end} {row.zone}" if row else None
 
 
 def snapshot(session: Session, user_id: str) -> dict[str, Any]:
@@ -62,7 +63,13 @@ def set_preferences(
 
 
 def set_quiet_hours(
-    session: Session, user_id: str, span: tuple[str, str] | None, *, actor: str, at: datetime
+    session: Session,
+    user_id: str,
+    span: tuple[str, str] | None,
+    *,
+    actor: str,
+    at: datetime,
+    zone: str = "UTC",
 ) -> None:
     before = quiet_hours(session, user_id)
     row = session.get(QuietHours, user_id)
@@ -70,7 +77,7 @@ def set_quiet_hours(
         if row is not None:
             session.delete(row)
     else:
-        session.merge(QuietHours(user_id=user_id, start=span[0], end=span[1]))
+        session.merge(QuietHours(user_id=user_id, start=span[0], end=span[1], zone=zone))
     session.flush()
     after = quiet_hours(session, user_id)
     if after != before:

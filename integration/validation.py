@@ -94,5 +94,19 @@ def group_name(text: str) -> str:
 
 def clock_time(field: str, text: str) -> str:
     if not _HHMM.fullmatch(text):
-        raise InvalidInput(f"{field} must be a 24-hour time HH:MM (UTC) like 22:00; got `{show(text)}`.")
+        raise InvalidInput(f"{field} must be a 24-hour time HH:MM like 22:00; got `{show(text)}`.")
+    return text
+
+
+def time_zone(text: str) -> str:
+    """An IANA time zone name (`Europe/Stockholm`, `UTC`), as the tz database spells it."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            "Time zone must be an IANA name like Europe/Stockholm, America/New_York or UTC; "
+            f"got `{show(text)}`."
+        ) from None
     return text

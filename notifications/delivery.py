@@ -30,6 +30,7 @@ from storage.states import OutboxState
 
 log = logging.getLogger(__name__)
 
+NOT_CONFIGURED = {"slack": "Slack is not configured (SLACK_BOT_TOKEN is not set)"}
 BATCH = 100
 MAX_ATTEMPTS = 10
 BACKOFF_BASE = timedelta(seconds=30)
@@ -82,12 +83,14 @@ class Deliverer:
         clock: Clock,
         *,
         batch: int = BATCH,
+        lease: timedelta = outbox.LEASE,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.store = store
         self.channels = channels
         self.clock = clock
         self.batch = batch
+        self.lease = lease
         self.jitter = jitter
 
     async def deliver_once(self) -> Delivered:
@@ -101,16 +104,27 @@ class Deliverer:
             if len(claimed) < self.batch:
                 return done
 
-    def _claim(self, done: Delivered) -> list[tuple[OutboxMessage, Outgoing | None]]:
+    async def deliver_keys(self, keys: Sequence[str]) -> dict[str, str]:
+        """Deliver these rows now (`notify test`); per channel `ok`, or `error: why`."""
+        done = Delivered()
+        claimed = await asyncio.to_thread(self._claim, done, keys)
+        results = await self._send(claimed, done)
+        return {row.channel: _said(outcome) for row, outcome in results}
+
+    def _claim(
+        self, done: Delivered, keys: Sequence[str] | None = None
+    ) -> list[tuple[OutboxMessage, Outgoing | None]]:
         """Claim due rows and look at each recipient now: `None` where the row is not to be sent."""
         now = self.clock.now()
         with self.store.write() as session:
             done.expired += outbox.expire(session, now)
-            rows = outbox.claim(session, now, limit=self.batch)
+            rows = outbox.claim(session, now, limit=self.batch, keys=keys, lease=self.lease)
             done.claimed += len(rows)
             return [(row, _outgoing(session, row)) for row in rows]
 
-    async def _send(self, claimed: list[tuple[OutboxMessage, Outgoing | None]], done: Delivered) -> None:
+    async def _send(
+        self, claimed: list[tuple[OutboxMessage, Outgoing | None]], done: Delivered
+    ) -> list[tuple[OutboxMessage, Outcome | None]]:
         results: list[tuple[OutboxMessage, Outcome | None]] = [
             (row, None) for row, out in claimed if out is None
         ]
@@ -122,11 +136,12 @@ class Deliverer:
             outcomes = await self._send_on(name, [out for _, out in items])
             results.extend((row, outcome) for (row, _), outcome in zip(items, outcomes, strict=True))
         await asyncio.to_thread(self._mark, results, done)
+        return results
 
     async def _send_on(self, name: str, messages: list[Outgoing]) -> list[Outcome]:
         channel = self.channels.get(name)
         if channel is None:
-            return [Failed(f"the {name} channel is not configured")] * len(messages)
+            return [Failed(NOT_CONFIGURED.get(name, f"the {name} channel is not configured"))] * len(messages)
         try:
             outcomes = await channel.send(messages)
         except Exception as error:  # a sender bug must not lose the rows: they are tried again later
@@ -177,6 +192,16 @@ class Deliverer:
             return timedelta(seconds=max(retry_after, 0))
         ceiling: timedelta = min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
         return ceiling * (0.5 + self.jitter() / 2)
+
+
+def _said(outcome: Outcome | None) -> str:
+    if outcome is None:
+        return "error: not sent (turned off, or no console access)"
+    if isinstance(outcome, Sent):
+        return "ok"
+    if isinstance(outcome, Retry):
+        return f"error: {outcome.reason} (it will be tried again)"
+    return f"error: {outcome.reason}"
 
 
 def _word(outcome: Outcome) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Insert, and_, func, or_, update
+from sqlalchemy import CursorResult, Insert, and_, func, or_, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -81,16 +81,25 @@ def recent(session: Session, fold_key: str, since: datetime) -> int:
     return int(session.exec(query).one())
 
 
-def claim(session: Session, now: datetime, *, limit: int = 100) -> list[OutboxMessage]:
+def claim(
+    session: Session,
+    now: datetime,
+    *,
+    limit: int = 100,
+    keys: Sequence[str] | None = None,
+    lease: timedelta = LEASE,
+) -> list[OutboxMessage]:
     """Take up to `limit` due rows (pending and available, or claimed with a lapsed lease), oldest
-    first, and stamp them claimed at `now`: the stamp is the claim, which `mark` checks."""
+    first, and stamp them claimed at `now`: the stamp is the claim, which `mark` checks. With `keys`,
+    only those rows."""
     due = or_(
         and_(col(OutboxMessage.state) == OutboxState.PENDING, col(OutboxMessage.available_at) <= now),
-        and_(col(OutboxMessage.state) == OutboxState.CLAIMED, col(OutboxMessage.claimed_at) <= now - LEASE),
+        and_(col(OutboxMessage.state) == OutboxState.CLAIMED, col(OutboxMessage.claimed_at) <= now - lease),
     )
     query = (
         select(OutboxMessage)
         .where(due, col(OutboxMessage.expires_at) > now)
+        .where(col(OutboxMessage.idempotency_key).in_(keys) if keys is not None else true())
         .order_by(col(OutboxMessage.available_at), col(OutboxMessage.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -148,10 +157,14 @@ def expire(session: Session, now: datetime) -> int:
     return _count(session.execute(query))
 
 
-def next_due(session: Session) -> datetime | None:
-    """When the next pending row becomes due (the deliverer sleeps until then, or until woken)."""
-    query = select(func.min(OutboxMessage.available_at)).where(OutboxMessage.state == OutboxState.PENDING)
-    return session.exec(query).one()
+def next_due(session: Session, lease: timedelta = LEASE) -> datetime | None:
+    """When the next row becomes due: a pending one's `available_at`, or a claimed one's lapsed lease."""
+    pending = select(func.min(OutboxMessage.available_at)).where(OutboxMessage.state == OutboxState.PENDING)
+    claimed = select(func.min(OutboxMessage.claimed_at)).where(OutboxMessage.state == OutboxState.CLAIMED)
+    times = [session.exec(pending).one(), session.exec(claimed).one()]
+    if times[1] is not None:
+        times[1] += lease
+    return min((t for t in times if t is not None), default=None)
 
 
 def depth(session: Session) -> dict[str, int]:

@@ -31,5 +31,6 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.NotifyShow: notify.show,
     c.NotifySet: notify.set_preferences,
     c.NotifyQuiet: notify.quiet,
+    c.NotifyTest: notify.test,
     c.Audit: audit.handle,
 }

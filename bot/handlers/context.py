@@ -13,3 +13,4 @@ class Request:
     session: Session
     actor: Actor
     now: datetime
+    zone: str | None = None  # the asker's time zone when the front end knows it (Slack profile `tz`)

@@ -40,7 +40,7 @@ def test_sweep_follows_the_clock(store: Store) -> None:
 
     assert sweep() == enrollment.SweepResult(0, 0)
     clock.at = NOW + timedelta(days=10)  # `older` is now 30 days silent
-    assert sweep() == enrollment.SweepResult(disconnected=1, reconnected=0)
+    assert sweep() == enrollment.SweepResult(disconnected=1, reconnected=0, flips=1)  # it was compliant
     assert (protection(fresh), protection(older), protection(pending)) == (
         "PROTECTED",
         "DISCONNECTED",
@@ -54,7 +54,7 @@ def test_sweep_follows_the_clock(store: Store) -> None:
     assert protection(older) == "PROTECTED"
 
     clock.at = NOW + timedelta(days=29)
-    assert sweep() == enrollment.SweepResult(disconnected=1, reconnected=0)  # `fresh` went silent
+    assert sweep() == enrollment.SweepResult(disconnected=1, reconnected=0, flips=1)  # `fresh` went silent
     assert protection(fresh) == "DISCONNECTED"
 
 
@@ -62,7 +62,7 @@ def test_a_disconnected_device_that_checks_in_again_is_swept_back(store: Store) 
     with store.write() as session:
         row = device(session, protection="DISCONNECTED", checkin=NOW - timedelta(hours=1))
     with store.write() as session:
-        assert enrollment.sweep(session, NOW, days=30) == enrollment.SweepResult(0, 1)
+        assert enrollment.sweep(session, NOW, days=30) == enrollment.SweepResult(0, 1, flips=1)
         assert session.get(Device, row.id).protection_status == "PROTECTED"  # type: ignore[union-attr]
 
 
@@ -86,7 +86,7 @@ def test_changing_disconnected_days_resweeps_and_is_audited(store: Store) -> Non
         device(session, checkin=NOW - timedelta(days=10))
     with store.write() as session:
         result = enrollment.set_disconnected_days(session, 7, actor="admin@contoso.example", at=NOW)
-        assert result == enrollment.SweepResult(disconnected=1, reconnected=0)
+        assert result == enrollment.SweepResult(disconnected=1, reconnected=0, flips=1)
         assert enrollment.set_disconnected_days(session, 7, actor="admin@contoso.example", at=NOW) is None
     with store.read() as session:
         assert tenant.enrollment_settings(session).disconnected_days == 7

@@ -102,5 +102,5 @@ def test_notification_preferences_default_off(demo_store: Store) -> None:
         preferences.set_quiet_hours(session, analyst.id, ("22:00", "07:00"), actor="a", at=NOW)
         snap = preferences.snapshot(session, analyst.id)
     assert snap["preferences"]["digest"] == {"email": False, "slack": True}
-    assert snap["quiet_hours"] == "22:00-07:00"
+    assert snap["quiet_hours"] == "22:00-07:00 UTC"
     assert _actions(demo_store)[-2:] == ["notify", "notify.quiet"]

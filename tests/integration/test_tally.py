@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import delete, func, insert, text, update
 from sqlmodel import Session, col, select
 
-from integration import compliance, devices, enrollment, impact, tenant
+from integration import compliance, devices, enrollment, impact, sync, tenant
 from integration.actions import Action
 from integration.compliance import Compliance, EnrollmentCounts
-from integration.demo import interim, threats
+from integration.demo import threats
 from integration.impact import RiskChange
 from integration.levels import RiskLevel
 from storage.engine import Store
@@ -178,7 +178,7 @@ def _inject(session: Session) -> None:
         numbered=True,
         now=NOW,
     )
-    interim.apply_events(session, events, now=NOW)  # TEMPORARY: `sync.apply`, once it lands
+    sync.apply(session, events, now=NOW)
 
 
 def _set(**values: object) -> Change:

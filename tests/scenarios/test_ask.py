@@ -567,7 +567,7 @@ def test_notify_changes_only_the_asking_users_own_settings(mesbot: Mesbot) -> No
     mine = mesbot.data(ANALYST, "notify threat-medium on email")
     assert mine["preferences"]["threat-medium"] == {"email": True, "slack": False}
     assert mesbot.data(ANALYST, "notify digest on")["preferences"]["digest"] == {"email": True, "slack": True}
-    assert mesbot.data(ANALYST, "notify quiet 22:00-07:00")["quiet_hours"] == "22:00-07:00"
+    assert mesbot.data(ANALYST, "notify quiet 22:00-07:00")["quiet_hours"] == "22:00-07:00 UTC"
 
     assert mesbot.data(ANALYST, "notify quiet off")["quiet_hours"] is None
     off = mesbot.data(ANALYST, "notify all off")["preferences"]

@@ -70,8 +70,9 @@ def test_serve_answers_health_metrics_and_a_signed_command(served: tuple[str, Fa
         "db": "ok",
         "connector": "enabled",
         "last_heartbeat": health["last_heartbeat"],
-        "scheduler": "off",
+        "scheduler": "off",  # `--role web`
         "source": "demo",
+        "jobs": {},
     }
     body = urlencode(
         {"command": "/lookout", "text": "policy", "user_id": "UANALYST", "team_id": "T1"}
@@ -92,10 +93,3 @@ def test_serve_answers_health_metrics_and_a_signed_command(served: tuple[str, Fa
     )
     assert 'mesbot_commands_total{command="policy",outcome="ok"} 1.0' in httpx.get(f"{base}/metrics").text
     assert [c.method for c in fake.calls] == ["users.info"]  # no auth.test before the first ack
-
-
-def test_serve_refuses_the_worker_role_clearly(tmp_path: Path) -> None:
-    env = {**os.environ, "MESBOT_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
-    result = subprocess.run([MESBOT, "serve", "--role", "worker"], env=env, capture_output=True, text=True)
-    assert result.returncode == 1
-    assert "worker role" in result.stderr and "Traceback" not in result.stderr

@@ -10,7 +10,8 @@ import yaml
 
 from bot.serve import build
 from bot.slack.blocks import fallback
-from integration.demo import interim, threats
+from integration import sync
+from integration.demo import threats
 from storage.engine import Store
 from storage.models import Device
 from tests.conftest import NOW
@@ -134,7 +135,7 @@ async def test_hostile_names_are_escaped(slack: SlackClient) -> None:
             numbered=False,
             now=NOW,
         )
-        interim.apply_events(session, events, now=NOW)  # TEMPORARY: `sync.apply`, once it lands
+        sync.apply(session, events, now=NOW)
         device = session.get(Device, device_id)
         assert device is not None
         device.name = "Alice\u2028FAKE: Applied\x85\u200f"

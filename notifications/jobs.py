@@ -1,0 +1,219 @@
+"""The scheduled jobs (DESIGN §4 `jobs`): plain `async def job(deps, now) -> summary` functions in one
+registry, used by the scheduler (`serve`), by `mesbot jobs run NAME` and by `mesbot demo run`.
+
+Each job's transaction holds only store work; sending happens in `deliver`, outside any transaction.
+A job that queued outbox rows rings the deliverer's doorbell so alerts leave at once rather than at
+the next poll. Every run is recorded in `JobRun` (last run, outcome, last success) for `jobs list` and
+`/healthz`, whichever process ran it.
+"""
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlmodel import select
+
+from integration import connector_work, digest, sync, tenant
+from integration.alerts import AlertPolicy
+from integration.clock import Clock
+from integration.config import Settings
+from integration.errors import MesbotError
+from integration.text import neutralise
+from notifications.delivery import Deliverer
+from notifications.metrics import NotifierMetrics
+from storage.engine import Store
+from storage.models import JobRun
+
+log = logging.getLogger(__name__)
+
+DELIVER_POLL_SECONDS = 1.0  # the deliverer wakes on commit in this process; others' rows within this
+
+
+@dataclass
+class Deps:
+    store: Store
+    settings: Settings
+    clock: Clock
+    deliverer: Deliverer
+    policy: AlertPolicy
+    metrics: NotifierMetrics | None = None
+    doorbell: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def ring(self) -> None:
+        """Wake the deliverer: rows were committed."""
+        self.doorbell.set()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    detail: str
+
+
+async def heartbeat(deps: Deps, now: datetime) -> str:
+    return await _in_transaction(deps, lambda session: connector_work.heartbeat(session, now))
+
+
+async def source_sync(deps: Deps, now: datetime) -> str:
+    if deps.settings.source != "demo":
+        raise MesbotError("The Lookout source is not built yet (issue 9): set MESBOT_SOURCE=demo.")
+    from integration.demo import simulator  # the demo's own source; the Lookout client replaces it
+
+    def advance(session: Any) -> str:
+        events, cursor = simulator.advance(session, until=now)
+        applied = sync.apply(session, events, now=now, policy=deps.policy, cursor=cursor)
+        return (
+            f"{len(events)} event(s): {len(applied.threats_opened)} threat(s) opened, "
+            f"{applied.threats_closed} closed, {applied.devices_changed} device(s) changed, "
+            f"{applied.alerts} alert(s) queued"
+        )
+
+    return await _in_transaction(deps, advance)
+
+
+async def enrollment_scan(deps: Deps, now: datetime) -> str:
+    return await _in_transaction(
+        deps, lambda session: connector_work.enrollment_scan(session, now, deps.policy)
+    )
+
+
+async def disconnected_sweep(deps: Deps, now: datetime) -> str:
+    return await _in_transaction(deps, lambda session: connector_work.disconnected_sweep(session, now))
+
+
+async def deliver(deps: Deps, now: datetime) -> str:
+    done = await deps.deliverer.deliver_once()
+    if deps.metrics is not None:
+        deps.metrics.delivered(done)
+    parts = [f"{n} {outcome} by {channel}" for (channel, outcome), n in sorted(done.outcomes.items())]
+    parts += [f"{done.withdrawn} withdrawn"] if done.withdrawn else []
+    parts += [f"{done.expired} expired"] if done.expired else []
+    return ", ".join(parts) or "nothing due"
+
+
+async def error_digest(deps: Deps, now: datetime) -> str:
+    return await _in_transaction(
+        deps, lambda session: digest.queue(session, now, deps.settings.oncall_channel)
+    )
+
+
+async def _in_transaction(deps: Deps, work: Callable[[Any], str]) -> str:
+    def run() -> str:
+        with deps.store.write() as session:
+            return work(session)
+
+    summary = await asyncio.to_thread(run)
+    deps.ring()
+    return summary
+
+
+JobFunction = Callable[[Deps, datetime], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    run: JobFunction
+    describe: str  # how often, in words (`jobs list`)
+
+
+JOBS: dict[str, Job] = {
+    job.name: job
+    for job in (
+        Job("heartbeat", heartbeat, "every heartbeat-minutes (connector setting)"),
+        Job("source-sync", source_sync, "every minute"),
+        Job("enrollment-scan", enrollment_scan, "hourly"),
+        Job("disconnected-sweep", disconnected_sweep, "hourly"),
+        Job("deliver", deliver, f"on commit, and every {DELIVER_POLL_SECONDS:g} s"),
+        Job("error-digest", error_digest, "MESBOT_DIGEST_CRON"),
+    )
+}
+
+
+def trigger(name: str, settings: Settings, heartbeat_minutes: int) -> BaseTrigger:
+    """When a job runs (UTC). The deliverer also runs whenever rows are committed in this process."""
+    if name == "heartbeat":
+        return IntervalTrigger(minutes=heartbeat_minutes, timezone="UTC")
+    if name == "source-sync":
+        return IntervalTrigger(minutes=1, timezone="UTC")
+    if name in ("enrollment-scan", "disconnected-sweep"):
+        return IntervalTrigger(hours=1, timezone="UTC")
+    if name == "deliver":
+        return IntervalTrigger(seconds=DELIVER_POLL_SECONDS, timezone="UTC")
+    if name == "error-digest":
+        return digest_trigger(settings.digest_cron)
+    raise KeyError(name)
+
+
+def digest_trigger(cron: str) -> CronTrigger:
+    """`MESBOT_DIGEST_CRON`: five crontab fields, UTC, or with a zone after them (`0 8 * * * Europe/Oslo`)."""
+    fields = cron.split()
+    zone = fields.pop() if len(fields) == 6 else "UTC"
+    try:
+        return CronTrigger.from_crontab(" ".join(fields), timezone=zone)
+    except (ValueError, LookupError) as error:
+        raise MesbotError(
+            f"MESBOT_DIGEST_CRON `{neutralise(cron)}` is not a crontab schedule ({error}); "
+            "e.g. `0 * * * *` (hourly) or `0 8 * * 1-5 Europe/Stockholm`."
+        ) from None
+
+
+def heartbeat_minutes(store: Store) -> int:
+    with store.read() as session:
+        return tenant.connector(session).heartbeat_minutes
+
+
+async def run(deps: Deps, name: str) -> Outcome:
+    """Run one job now, recording the run; a failure is an outcome (logged with a reference), not
+    an exception."""
+    job = JOBS[name]
+    started = deps.clock.now()
+    await asyncio.to_thread(_record_start, deps.store, name, started)
+    try:
+        detail, ok = await job.run(deps, started), True
+    except MesbotError as error:
+        detail, ok = str(error), False
+        log.warning("job %s failed: %s", name, detail)
+    except Exception as error:
+        reference = secrets.token_hex(4)
+        log.exception("job %s failed (reference %s)", name, reference)
+        detail, ok = f"failed unexpectedly: {type(error).__name__} (reference {reference} in the log)", False
+    finished = deps.clock.now()
+    if deps.metrics is not None:
+        deps.metrics.job(name, ok)
+    try:
+        await asyncio.to_thread(_record_end, deps.store, name, finished, ok, detail)
+    except MesbotError as error:  # the run happened; only its record is lost
+        log.warning("job %s ran but its record was not kept: %s", name, error)
+    return Outcome(ok, detail)
+
+
+def _record_start(store: Store, name: str, at: datetime) -> None:
+    with store.write() as session:
+        row = session.get(JobRun, name) or JobRun(name=name)
+        row.runs += 1
+        row.last_started_at = at
+        session.add(row)
+
+
+def _record_end(store: Store, name: str, at: datetime, ok: bool, detail: str) -> None:
+    with store.write() as session:
+        row = session.get(JobRun, name) or JobRun(name=name, runs=1)
+        row.last_finished_at = at
+        row.last_outcome = "ok" if ok else "failed"
+        row.last_detail = detail[:500]
+        if ok:
+            row.last_success_at = at
+        session.add(row)
+
+
+def last_runs(store: Store) -> dict[str, JobRun]:
+    with store.read() as session:
+        return {row.name: row for row in session.exec(select(JobRun)).all()}

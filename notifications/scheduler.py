@@ -1,0 +1,98 @@
+"""APScheduler wiring only (RELIABILITY.md): an in-memory job store (durable state lives in our own
+tables), `coalesce`, `max_instances=1` and a misfire grace, so a late or piled-up job runs once.
+
+The deliverer is not an interval job but a loop woken by the doorbell (rows committed in this process:
+the source stream, the jobs, Slack commands) and, for rows other processes commit, by a one-query look
+at the outbox every `DELIVER_POLL_SECONDS`: an alert leaves within moments of its commit.
+"""
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from integration.errors import StoreError
+from notifications import jobs, wiring
+from notifications.jobs import DELIVER_POLL_SECONDS, JOBS, Deps
+
+log = logging.getLogger(__name__)
+
+MISFIRE_GRACE_SECONDS = 300
+REPLAN_SECONDS = 60
+
+
+class Scheduler:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.aps = AsyncIOScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
+        )
+        self._deliver_task: asyncio.Task[None] | None = None
+        self._heartbeat_minutes = 0
+
+    @property
+    def state(self) -> str:
+        return "running" if self.aps.running else "off"
+
+    def start(self) -> None:
+        self._heartbeat_minutes = jobs.heartbeat_minutes(self.deps.store)
+        for name in JOBS:
+            if name == "deliver":
+                continue
+            trigger = jobs.trigger(name, self.deps.settings, self._heartbeat_minutes)
+            self.aps.add_job(jobs.run, trigger, args=(self.deps, name), id=name, name=name)
+        self.aps.add_job(self._replan, "interval", seconds=REPLAN_SECONDS, id="replan", name="replan")
+        self.aps.start()
+        self._deliver_task = asyncio.create_task(self._deliver_forever(), name="deliver")
+        log.info("scheduler started: %s", ", ".join(JOBS))
+
+    def next_runs(self) -> dict[str, datetime | None]:
+        """When each job runs next (`jobs list`, `/healthz`)."""
+        runs: dict[str, datetime | None] = {}
+        for name in JOBS:
+            job = self.aps.get_job(name)
+            runs[name] = job.next_run_time if job else None
+        return runs
+
+    async def stop(self) -> None:
+        if self.aps.running:
+            self.aps.shutdown(wait=False)
+        if self._deliver_task is not None:
+            self._deliver_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._deliver_task
+
+    async def _deliver_forever(self) -> None:
+        doorbell = self.deps.doorbell
+        while True:
+            rang = doorbell.is_set()
+            doorbell.clear()
+            if rang or await self._anything_due():
+                await jobs.run(self.deps, "deliver")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(doorbell.wait(), DELIVER_POLL_SECONDS)
+
+    async def _anything_due(self) -> bool:
+        try:
+            due = await asyncio.to_thread(wiring.next_due, self.deps.store, self.deps.settings)
+        except StoreError as error:
+            log.warning("outbox not read: %s", error)
+            return False
+        return due is not None and due <= self.deps.clock.now()
+
+    async def _replan(self) -> None:
+        """The heartbeat follows its setting, changed from any process."""
+        try:
+            minutes = await asyncio.to_thread(jobs.heartbeat_minutes, self.deps.store)
+        except StoreError as error:
+            log.warning("heartbeat schedule not checked: %s", error)
+            return
+        if minutes != self._heartbeat_minutes:
+            self._heartbeat_minutes = minutes
+            self.aps.reschedule_job(
+                "heartbeat", trigger=jobs.trigger("heartbeat", self.deps.settings, minutes)
+            )
+            log.info("heartbeat re-planned: every %d minutes", minutes)

@@ -1,0 +1,98 @@
+"""The scheduler as `serve` runs it: every job planned, the deliverer woken by a commit, the heartbeat
+re-planned when its setting changes."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from integration import connector, sync
+from integration.clock import SystemClock
+from integration.config import Settings
+from integration.demo.data import ADMIN
+from notifications import jobs, wiring
+from notifications import scheduler as scheduler_module
+from notifications.delivery import Deliverer
+from notifications.jobs import Deps
+from notifications.scheduler import Scheduler
+from storage.engine import Store
+from tests.integration.test_sync import clean_device, opened
+from tests.notifications.test_delivery import FakeChannel
+
+
+def make(store: Store, **channels: FakeChannel) -> Deps:
+    settings = Settings()
+    clock = SystemClock()
+    return Deps(
+        store=store,
+        settings=settings,
+        clock=clock,
+        deliverer=Deliverer(store, dict(channels), clock),
+        policy=wiring.policy(settings),
+    )
+
+
+def test_every_job_is_planned_and_a_commit_wakes_the_deliverer(
+    demo_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scheduler_module, "DELIVER_POLL_SECONDS", 60.0)  # only the doorbell is fast
+    email, slack = FakeChannel("email"), FakeChannel("slack")
+    deps = make(demo_store, email=email, slack=slack)
+
+    async def scenario() -> float:
+        scheduler = Scheduler(deps)
+        scheduler.start()
+        try:
+            assert scheduler.state == "running"
+            planned = scheduler.next_runs()
+            assert set(planned) == set(jobs.JOBS)
+            assert all(planned[name] is not None for name in jobs.JOBS if name != "deliver")
+            await asyncio.sleep(0.2)  # the deliverer's first look finds nothing and waits
+
+            def commit() -> None:
+                now = datetime.now(UTC)
+                with demo_store.write() as session:
+                    sync.apply(session, [opened(clean_device(session).id, at=now)], now=now)
+
+            await asyncio.to_thread(commit)
+            started = asyncio.get_running_loop().time()
+            deps.ring()
+            while not (email.sent and slack.sent):
+                await asyncio.sleep(0.01)
+                assert asyncio.get_running_loop().time() - started < 5, "not delivered"
+            return asyncio.get_running_loop().time() - started
+        finally:
+            await scheduler.stop()
+
+    waited = asyncio.run(scenario())
+    assert waited < 5  # woken, not polled
+    assert scheduler_state_after_stop(deps) == "off"
+
+
+def scheduler_state_after_stop(deps: Deps) -> str:
+    async def check() -> str:
+        scheduler = Scheduler(deps)
+        scheduler.start()
+        await scheduler.stop()
+        return scheduler.state
+
+    return asyncio.run(check())
+
+
+def test_the_heartbeat_follows_its_setting(demo_store: Store) -> None:
+    deps = make(demo_store)
+
+    async def scenario() -> tuple[timedelta, timedelta]:
+        scheduler = Scheduler(deps)
+        scheduler.start()
+        try:
+            before = scheduler.aps.get_job("heartbeat").trigger.interval
+            with demo_store.write() as session:
+                connector.set_field(session, "heartbeat_minutes", 15, actor=ADMIN, at=datetime.now(UTC))
+            await scheduler._replan()
+            return before, scheduler.aps.get_job("heartbeat").trigger.interval
+        finally:
+            await scheduler.stop()
+
+    before, after = asyncio.run(scenario())
+    assert (before, after) == (timedelta(minutes=60), timedelta(minutes=15))
