@@ -134,7 +134,9 @@ class SmtpSender:
         try:
             async with asyncio.timeout(self.send_timeout):
                 refused, reply = await smtp.sendmail(self.mail_from, [to], data)
-        except TimeoutError:
+        except aiosmtplib.SMTPTimeoutError as error:  # one read or write stalled (aiosmtplib's own timeout)
+            return Retry(_short(f"the SMTP server stopped answering: {error}")), True
+        except TimeoutError:  # each step in time, the whole too slow: a trickling server
             return Retry(f"the SMTP server did not accept the mail within {self.send_timeout:g} s"), True
         except aiosmtplib.SMTPRecipientsRefused as error:
             first = error.recipients[0]
