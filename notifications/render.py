@@ -95,6 +95,7 @@ def _environments() -> tuple[jinja2.Environment, jinja2.Environment]:
         "trim_blocks": True,
         "lstrip_blocks": True,
         "keep_trailing_newline": True,
+        "auto_reload": False,  # templates ship with the package: no stat() per mail
     }
     text_env = jinja2.Environment(autoescape=False, **options)
     html_env = jinja2.Environment(autoescape=True, **options)

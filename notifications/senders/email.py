@@ -81,20 +81,25 @@ class SmtpSender:
     async def send(self, mails: Sequence[Mail]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         smtp: aiosmtplib.SMTP | None = None
+        upcoming = self._build(mails, 0)
         try:
             for index, mail in enumerate(mails):
-                try:
-                    data = mail_bytes(mail, sender=self.mail_from, now=self._clock.now())
-                except HeaderError as error:
-                    outcomes.append(Failed(str(error)))
+                data, upcoming = upcoming, None
+                if isinstance(data, Failed):
+                    outcomes.append(data)
+                    upcoming = self._build(mails, index + 1)
                     continue
+                assert data is not None
                 if smtp is None:
                     try:
                         smtp = await self._connect()
                     except _BatchStopped as stopped:
                         outcomes.extend(stopped.outcome for _ in mails[index:])
                         break
-                outcome, broken = await self._send_one(smtp, mail.to, data)
+                sending = asyncio.ensure_future(self._send_one(smtp, mail.to, data))
+                await asyncio.sleep(0)  # MAIL FROM is on its way: build the next mail while the server works
+                upcoming = self._build(mails, index + 1)
+                outcome, broken = await sending
                 outcomes.append(outcome)
                 if broken:
                     smtp.close()
@@ -103,6 +108,15 @@ class SmtpSender:
             if smtp is not None:
                 await _quit(smtp)
         return outcomes
+
+    def _build(self, mails: Sequence[Mail], index: int) -> bytes | Failed | None:
+        """The bytes of `mails[index]` (None past the end), or why it cannot be sent."""
+        if index >= len(mails):
+            return None
+        try:
+            return mail_bytes(mails[index], sender=self.mail_from, now=self._clock.now())
+        except HeaderError as error:
+            return Failed(str(error))
 
     async def _connect(self) -> aiosmtplib.SMTP:
         """A connected, encrypted (unless `none`) and logged-in client, or `_BatchStopped`."""
@@ -134,7 +148,9 @@ class SmtpSender:
         try:
             async with asyncio.timeout(self.send_timeout):
                 refused, reply = await smtp.sendmail(self.mail_from, [to], data)
-        except TimeoutError:
+        except aiosmtplib.SMTPTimeoutError as error:  # one read or write stalled (aiosmtplib's own timeout)
+            return Retry(_short(f"the SMTP server stopped answering: {error}")), True
+        except TimeoutError:  # each step in time, the whole too slow: a trickling server
             return Retry(f"the SMTP server did not accept the mail within {self.send_timeout:g} s"), True
         except aiosmtplib.SMTPRecipientsRefused as error:
             first = error.recipients[0]

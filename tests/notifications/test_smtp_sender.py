@@ -132,7 +132,9 @@ async def test_a_server_that_is_down_means_retry_for_every_mail(certificates: Ce
 async def test_a_stall_mid_data_is_retried_and_the_rest_go_on_a_new_connection(
     recorder: Recorder, certificates: Certificates
 ) -> None:
-    recorder.stall_for = {"slow@contoso.example"}
+    # The server answers DATA after 3 s: within aiosmtplib's per-read timeout (20 s), past the 0.5 s
+    # this sender allows a whole mail. Only the whole-send timeout gives up on it.
+    recorder.stall_for, recorder.stall_seconds = {"slow@contoso.example"}, 3.0
     batch = [mail_to("slow@contoso.example"), *mails(2)]
     async with smtp_server(recorder, certificates, tls="starttls") as port:
         sender = SmtpSender(smtp_settings(port), ssl_context=certificates.client_context(), send_timeout=0.5)
