@@ -15,6 +15,7 @@ from bot.slack.services import SlackServices
 from bot.web import create_web
 from integration.clock import Clock, SystemClock
 from integration.config import Settings
+from notifications.alert_tokens import KeyProvider
 from storage import claims
 from storage.engine import Store
 from storage.errors import StoreError
@@ -23,15 +24,16 @@ log = logging.getLogger(__name__)
 
 
 def build(
-    settings: Settings, store: Store, clock: Clock | None = None
+    settings: Settings, store: Store, clock: Clock | None = None, *, alert_key: KeyProvider | None = None
 ) -> tuple[Starlette, AsyncApp | None, SlackServices | None]:
-    """The web app and (when Slack is configured) the Bolt app and its services."""
+    """The web app and (when Slack is configured) the Bolt app and its services. `alert_key`: the key
+    provider for alerts' "Turn off these alerts" buttons (`notifications.alert_tokens.signing_key`)."""
     metrics = Metrics()
     clock = clock or SystemClock()  # the one clock: commands, clicks, signatures, sweeps
     console = Console(store, clock)
     slack = services = None
     if settings.slack_bot_token and (settings.slack_signing_secret or settings.slack_app_token):
-        services = create_services(settings, console, metrics)
+        services = create_services(settings, console, metrics, alert_key=alert_key)
         slack = create_app(settings, services)
     http_slack = slack if settings.slack_app_token is None else None
     web = create_web(settings, store, metrics, http_slack, now=lambda: clock.now().timestamp())

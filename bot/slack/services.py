@@ -19,6 +19,7 @@ from bot.reply import Reply
 from bot.slack.identity import SlackIdentity
 from integration.config import Settings
 from notifications import slack_api
+from notifications.alert_tokens import KeyProvider
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,9 @@ class SlackServices:
     client: AsyncWebClient
     identity: SlackIdentity
     metrics: Metrics
+    # The key that signs alerts' "Turn off these alerts" buttons (`alert_tokens.signing_key` asks it
+    # only when MESBOT_SECRET_KEY is unset); None: the button answers that it is not set up.
+    alert_key: KeyProvider | None = None
     # Answer in the HTTP response when done within this, else ack and follow up via response_url
     # (Slack allows 3 s for the ack).
     inline_budget: float = 2.0
