@@ -20,6 +20,7 @@ from integration.config import Settings
 from notifications import wiring
 from notifications.scheduler import Scheduler
 from notifications.send_now import send_now
+from notifications.unsubscribe import KeyProvider
 from storage import claims
 from storage.engine import Store
 from storage.errors import StoreError
@@ -34,14 +35,16 @@ def build(
     *,
     metrics: Metrics | None = None,
     scheduler: Scheduler | None = None,
+    alert_key: KeyProvider | None = None,
 ) -> tuple[Starlette, AsyncApp | None, SlackServices | None]:
-    """The web app and (when Slack is configured) the Bolt app and its services."""
+    """The web app and (when Slack is configured) the Bolt app and its services. `alert_key`: the key
+    that signs alerts' "Turn off these alerts" buttons (default: the unsubscribe key)."""
     metrics = metrics or Metrics()
     clock = clock or SystemClock()  # the one clock: commands, clicks, signatures, sweeps, jobs
     console = Console(store, clock, send_now=partial(send_now, settings, store, clock))
     slack = services = None
     if settings.slack_bot_token and (settings.slack_signing_secret or settings.slack_app_token):
-        services = create_services(settings, console, metrics)
+        services = create_services(settings, console, metrics, alert_key=alert_key)
         slack = create_app(settings, services)
     http_slack = slack if settings.slack_app_token is None else None
     web = create_web(

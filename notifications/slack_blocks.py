@@ -44,7 +44,7 @@ LEVELS = ("high", "medium", "low", "none")
 @dataclass(frozen=True)
 class TurnOff:
     """A "Turn off these alerts" button: the category it turns off on Slack, and the signed token
-    (`notifications.alert_tokens.make`) naming the recipient, which is all the button carries."""
+    (`notifications.unsubscribe.make_token`, channel `slack`) naming the recipient: all it carries."""
 
     category: str
     token: str

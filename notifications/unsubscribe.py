@@ -14,6 +14,7 @@ import hmac
 import json
 import re
 import secrets
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 from urllib.parse import quote
@@ -39,6 +40,9 @@ _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
     "X-Frame-Options": "DENY",
 }
+
+
+KeyProvider = Callable[[], bytes]  # blocking: it may read the store (`secret_key`)
 
 
 def make_token(key: bytes, user_id: str, category: str, channel: str) -> str:

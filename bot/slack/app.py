@@ -3,6 +3,7 @@
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -12,21 +13,32 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.console import Console
 from bot.metrics import Metrics
-from bot.slack import actions, commands, home
+from bot.slack import actions, alert_actions, commands, home
 from bot.slack.identity import SlackIdentity
 from bot.slack.services import SlackServices
 from integration.config import Settings
+from notifications import unsubscribe
 from notifications.slack_api import retry_handlers
+from notifications.unsubscribe import KeyProvider
 from storage import claims
 
 log = logging.getLogger(__name__)
 
 
-def create_services(settings: Settings, console: Console, metrics: Metrics) -> SlackServices:
+def create_services(
+    settings: Settings, console: Console, metrics: Metrics, *, alert_key: KeyProvider | None = None
+) -> SlackServices:
+    """`alert_key`: what signs alerts' turn-off buttons (default: the key of the mail's unsubscribe
+    links, `notifications.unsubscribe.secret_key`)."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     client = AsyncWebClient(token=token, base_url=settings.slack_api_url, retry_handlers=retry_handlers())
     return SlackServices(
-        settings=settings, console=console, client=client, identity=SlackIdentity(client), metrics=metrics
+        settings=settings,
+        console=console,
+        client=client,
+        identity=SlackIdentity(client),
+        metrics=metrics,
+        alert_key=alert_key or partial(unsubscribe.secret_key, settings, console.store),
     )
 
 
@@ -53,6 +65,7 @@ def create_app(settings: Settings, services: SlackServices) -> AsyncApp:
     app.middleware(_dedupe_events(services))
     commands.register(app, services)
     actions.register(app, services)
+    alert_actions.register(app, services)
     home.register(app, services)
 
     @app.error

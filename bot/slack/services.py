@@ -19,6 +19,7 @@ from bot.reply import Reply
 from bot.slack.identity import SlackIdentity
 from integration.config import Settings
 from notifications import slack_api
+from notifications.unsubscribe import KeyProvider
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class SlackServices:
     client: AsyncWebClient
     identity: SlackIdentity
     metrics: Metrics
+    alert_key: KeyProvider  # signs alerts' "Turn off these alerts" buttons (blocking: it may read the store)
     # Answer in the HTTP response when done within this, else ack and follow up via response_url
     # (Slack allows 3 s for the ack).
     inline_budget: float = 2.0
