@@ -56,3 +56,14 @@ def test_a_long_unsubscribe_link_stays_one_readable_url() -> None:
 )
 def test_plain_addresses(address: str, plain: bool) -> None:
     assert (address_problem(address) is None) is plain
+
+
+def test_every_line_ends_in_crlf_and_fits_the_smtp_limit() -> None:
+    text = "first line\nsecond line\r\nthird\rfourth " + "long " * 300 + "\n"
+    html = "<p>" + "x" * 3000 + "</p>\n<p>y</p>"
+    data = mail_bytes(_mail(text=text, html=html), sender="m@c.example", now=NOW)
+
+    assert data.endswith(b"\r\n")
+    lines = data.split(b"\r\n")
+    assert not any(b"\n" in line or b"\r" in line for line in lines), "a bare LF or CR"
+    assert max(len(line) for line in lines) <= 998
