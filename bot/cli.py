@@ -209,7 +209,7 @@ def demo_run_command(runtime: Runtime, hours: int) -> None:
     from notifications import demo_run
 
     store = runtime.ready_store()
-    summary = asyncio.run(demo_run.run(runtime.settings, store, hours, runtime.clock.now()))
+    summary = asyncio.run(demo_run.run(runtime.settings, store, hours))
     for line in demo_run.report(summary):
         click.echo(neutralise_lines(line))
 

@@ -54,6 +54,7 @@ def build(
         http_slack,
         scheduler_state=lambda: scheduler.state if scheduler else "off",
         now=lambda: clock.now().timestamp(),
+        clock=clock,
     )
     return web, slack, services
 

@@ -1,4 +1,5 @@
-"""The HTTP surface (DESIGN.md §6): `POST /slack/events`, `GET /healthz`, `GET /metrics`."""
+"""The HTTP surface (DESIGN.md §6): `POST /slack/events`, `GET /healthz`, `GET /metrics`,
+`GET|POST /unsubscribe` (the mail's one-click link, notifications/unsubscribe.py)."""
 
 import asyncio
 import logging
@@ -19,7 +20,9 @@ from bot.metrics import Metrics
 from bot.slack import payload
 from bot.slack.verify import verify
 from integration import tenant
+from integration.clock import Clock, SystemClock
 from integration.config import Settings
+from notifications import unsubscribe
 from storage import outbox
 from storage.engine import Store
 from storage.errors import StoreError
@@ -38,8 +41,10 @@ def create_web(
     *,
     scheduler_state: Callable[[], str] = lambda: "off",
     now: Callable[[], float] = time.time,
+    clock: Clock | None = None,
     body_timeout: float = BODY_TIMEOUT_SECONDS,
 ) -> Starlette:
+    clock = clock or SystemClock()
     handler = AsyncSlackRequestHandler(slack) if slack else None
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
 
@@ -94,6 +99,7 @@ def create_web(
             Route("/slack/events", slack_events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            *unsubscribe.routes(settings, store, clock),
         ]
     )
 

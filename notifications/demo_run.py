@@ -18,7 +18,7 @@ from integration.config import Settings
 from integration.errors import InvalidInput
 from notifications import jobs, wiring
 from storage.engine import Store
-from storage.models import ComplianceFlip, ConnectorError, OutboxMessage, SourceCursor, Threat
+from storage.models import ComplianceFlip, ConnectorError, OutboxMessage, Threat
 from storage.states import OutboxState
 
 MAX_HOURS = 24 * 14
@@ -34,27 +34,27 @@ class DemoSummary:
     flips: int = 0
     errors: list[str] = field(default_factory=list)
     sent: Counter[tuple[str, str]] = field(default_factory=Counter)  # (channel, kind)
-    not_sent: Counter[str] = field(default_factory=Counter)  # state
+    not_sent: Counter[tuple[str, str]] = field(default_factory=Counter)  # (state, why)
     mail_folder: str | None = None
 
 
-def start_time(store: Store, now: datetime) -> datetime:
-    """Where the simulated tenant is: its source cursor, else `now`."""
+def start_time(store: Store) -> datetime:
+    """Where the simulated tenant stands (its cursor, else when it was seeded): a run starts there, so
+    the same seed gives the same day whenever it is run."""
+    from integration.demo import simulator
+
     with store.read() as session:
-        cursor = session.get(SourceCursor, "demo")
-    if cursor is None:
-        return now
-    return max(datetime.fromisoformat(cursor.value.replace("Z", "+00:00")), now)
+        return simulator.position(session)
 
 
-async def run(settings: Settings, store: Store, hours: int, now: datetime) -> DemoSummary:
+async def run(settings: Settings, store: Store, hours: int) -> DemoSummary:
     if settings.source != "demo":
         raise InvalidInput(
             "`demo run` drives the built-in demo tenant: set MESBOT_SOURCE=demo (or unset it)."
         )
     if not 1 <= hours <= MAX_HOURS:
         raise InvalidInput(f"--hours must be from 1 to {MAX_HOURS}; got {hours}.")
-    start = start_time(store, now)
+    start = start_time(store)
     end = start + timedelta(hours=hours)
     clock = FixedClock(start)
     deps = wiring.deps(settings, store, clock)
@@ -71,7 +71,9 @@ async def run(settings: Settings, store: Store, hours: int, now: datetime) -> De
         summary.job_runs[name] += 1
         if not outcome.ok:
             summary.failures.append(f"{name} at {at:%H:%M}: {outcome.detail}")
-        await jobs.run(deps, "deliver")
+        if deps.doorbell.is_set():  # as in `serve`: the deliverer runs when something was queued
+            deps.doorbell.clear()
+            await jobs.run(deps, "deliver")
         upcoming[name] = plan[name].get_next_fire_time(at, at + timedelta(microseconds=1))
     clock.at = end
     await jobs.run(deps, "deliver")
@@ -102,7 +104,7 @@ def _count(store: Store, summary: DemoSummary) -> None:
         if row.state == OutboxState.SENT:
             summary.sent[(row.channel, str(row.payload.get("kind")))] += 1
         else:
-            summary.not_sent[row.state.value] += 1
+            summary.not_sent[(row.state.value, row.last_error or "not due yet")] += 1
 
 
 def report(summary: DemoSummary) -> list[str]:
@@ -122,10 +124,8 @@ def report(summary: DemoSummary) -> list[str]:
         lines.append(
             "Sent: nothing (turn alerts on with `notify threat-high on`; the demo admin has them on)"
         )
-    if summary.not_sent:
-        lines.append(
-            "Not sent: " + ", ".join(f"{n} {state}" for state, n in sorted(summary.not_sent.items()))
-        )
+    for (state, why), n in sorted(summary.not_sent.items()):
+        lines.append(f"Not sent: {n} {state}: {why}")
     for message in summary.errors[:5]:
         lines.append(f"Connector error: {message}")
     for failure in summary.failures[:5]:

@@ -66,16 +66,23 @@ async def source_sync(deps: Deps, now: datetime) -> str:
         raise MesbotError("The Lookout source is not built yet (issue 9): set MESBOT_SOURCE=demo.")
     from integration.demo import simulator  # the demo's own source; the Lookout client replaces it
 
+    queued = False
+
     def advance(session: Any) -> str:
+        nonlocal queued
         events, cursor = simulator.advance(session, until=now)
         applied = sync.apply(session, events, now=now, policy=deps.policy, cursor=cursor)
+        queued = applied.alerts > 0
         return (
             f"{len(events)} event(s): {len(applied.threats_opened)} threat(s) opened, "
             f"{applied.threats_closed} closed, {applied.devices_changed} device(s) changed, "
             f"{applied.alerts} alert(s) queued"
         )
 
-    return await _in_transaction(deps, advance)
+    summary = await _in_transaction(deps, advance, ring=False)
+    if queued:  # it runs every minute: wake the deliverer only when there is something to send
+        deps.ring()
+    return summary
 
 
 async def enrollment_scan(deps: Deps, now: datetime) -> str:
@@ -104,13 +111,14 @@ async def error_digest(deps: Deps, now: datetime) -> str:
     )
 
 
-async def _in_transaction(deps: Deps, work: Callable[[Any], str]) -> str:
+async def _in_transaction(deps: Deps, work: Callable[[Any], str], *, ring: bool = True) -> str:
     def run() -> str:
         with deps.store.write() as session:
             return work(session)
 
     summary = await asyncio.to_thread(run)
-    deps.ring()
+    if ring:  # it may have queued messages (a new connector error is announced at once)
+        deps.ring()
     return summary
 
 
@@ -175,7 +183,6 @@ async def run(deps: Deps, name: str) -> Outcome:
     an exception."""
     job = JOBS[name]
     started = deps.clock.now()
-    await asyncio.to_thread(_record_start, deps.store, name, started)
     try:
         detail, ok = await job.run(deps, started), True
     except MesbotError as error:
@@ -189,23 +196,18 @@ async def run(deps: Deps, name: str) -> Outcome:
     if deps.metrics is not None:
         deps.metrics.job(name, ok)
     try:
-        await asyncio.to_thread(_record_end, deps.store, name, finished, ok, detail)
+        await asyncio.to_thread(_record, deps.store, name, started, finished, ok, detail)
     except MesbotError as error:  # the run happened; only its record is lost
         log.warning("job %s ran but its record was not kept: %s", name, error)
     return Outcome(ok, detail)
 
 
-def _record_start(store: Store, name: str, at: datetime) -> None:
+def _record(store: Store, name: str, started: datetime, at: datetime, ok: bool, detail: str) -> None:
+    """One write per run, after it: `source-sync` runs every minute."""
     with store.write() as session:
         row = session.get(JobRun, name) or JobRun(name=name)
         row.runs += 1
-        row.last_started_at = at
-        session.add(row)
-
-
-def _record_end(store: Store, name: str, at: datetime, ok: bool, detail: str) -> None:
-    with store.write() as session:
-        row = session.get(JobRun, name) or JobRun(name=name, runs=1)
+        row.last_started_at = started
         row.last_finished_at = at
         row.last_outcome = "ok" if ok else "failed"
         row.last_detail = detail[:500]

@@ -293,3 +293,9 @@ def _step_ceil(at: datetime) -> datetime:
     """`at`, or the next step boundary after it (steps are aligned on the quarter hour, UTC)."""
     seconds, step = math.ceil(at.timestamp()), int(STEP.total_seconds())
     return datetime.fromtimestamp(-(-seconds // step) * step, UTC)
+
+
+def position(session: Session) -> datetime:
+    """Where the simulated tenant stands: its cursor, else the step after it was seeded."""
+    stored = session.get(SourceCursor, CURSOR)
+    return _parse(stored.value) if stored is not None else _step_ceil(_seeded(session)[1])
