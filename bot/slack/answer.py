@@ -58,7 +58,7 @@ async def command_reply(
         # nobody mesbot can name: refused, and an attempted change is audited under the Slack ID
         refusal = await asyncio.to_thread(services.console.refuse, f"slack:{user_id}", text, str(error))
         return render(refusal)
-    reply = await services.run(email, text, once=once)
+    reply = await services.run(email, text, once=once, zone=services.identity.zone(user_id))
     if reply.data.get("duplicate"):
         return render(Reply(ok=True, text=REPLAYED, data=reply.data, command=reply.command))
     return await offer(services, reply, email, user_id)

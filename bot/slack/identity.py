@@ -24,10 +24,12 @@ class SlackIdentity:
     monotonic: Callable[[], float] = time.monotonic
     max_cached: int = MAX_CACHED
     _cache: dict[str, tuple[str, float]] = field(default_factory=dict)
+    _zones: dict[str, str] = field(default_factory=dict)  # Slack user ID → profile `tz` (IANA), when known
 
     def forget(self, user_id: str) -> None:
         """Look the user up again next time (e.g. after their profile or access changed)."""
         self._cache.pop(user_id, None)
+        self._zones.pop(user_id, None)
 
     async def email(self, user_id: str) -> str:
         cached = self._cache.get(user_id)
@@ -54,5 +56,14 @@ class SlackIdentity:
             self._cache = {k: v for k, v in self._cache.items() if v[1] > now}
             if len(self._cache) >= self.max_cached:
                 self._cache.clear()
+            self._zones = {k: v for k, v in self._zones.items() if k in self._cache}
         self._cache[user_id] = (str(email).lower(), self.monotonic() + self.ttl)
+        zone = user.get("tz")
+        if isinstance(zone, str) and zone:
+            self._zones[user_id] = zone
         return str(email).lower()
+
+    def zone(self, user_id: str) -> str | None:
+        """The time zone of the user's Slack profile (`tz`), as `users.info` last gave it: quiet hours
+        set from Slack default to it."""
+        return self._zones.get(user_id)

@@ -37,7 +37,7 @@ class SlackServices:
     inline_budget: float = 2.0
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
-    async def run(self, email: str, text: str, *, once: str | None = None) -> Reply:
+    async def run(self, email: str, text: str, *, once: str | None = None, zone: str | None = None) -> Reply:
         """Run a command and count it. The store is synchronous: a read on SQLite runs right here on
         the event loop (a few indexed rows, under a millisecond; no lock to wait for in WAL mode),
         because handing it to a thread costs more than the query — the worker and the loop trade
@@ -45,9 +45,9 @@ class SlackServices:
         lock) and everything on PostgreSQL (a network round trip) run in a worker thread."""
         started = time.perf_counter()
         if self.console.store.is_sqlite and self.console.reads_only(text):
-            reply = self.console.run(email, text, once=once)
+            reply = self.console.run(email, text, once=once, zone=zone)
         else:
-            reply = await asyncio.to_thread(self.console.run, email, text, once=once)
+            reply = await asyncio.to_thread(self.console.run, email, text, once=once, zone=zone)
         name = reply.command or "refused"
         self.metrics.commands.labels(name, "ok" if reply.ok else "refused").inc()
         self.metrics.latency.labels(name).observe(time.perf_counter() - started)

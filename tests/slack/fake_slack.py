@@ -32,6 +32,7 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     failures: dict[str, list[Failure]] = field(default_factory=dict)
     url: str = ""
+    zones: dict[str, str] = field(default_factory=dict)  # Slack user ID → profile `tz`
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail(self, method: str, failure: Failure) -> None:
@@ -66,7 +67,10 @@ class FakeSlack:
                 return 200, {}, {"ok": False, "error": "user_not_found"}
             email = self.users[user]
             profile = {"email": email} if email else {}
-            return 200, {}, {"ok": True, "user": {"id": user, "profile": profile}}
+            answer: dict[str, Any] = {"id": user, "profile": profile}
+            if user in self.zones:
+                answer["tz"] = self.zones[user]
+            return 200, {}, {"ok": True, "user": answer}
         if method == "users.lookupByEmail":
             email = str(body.get("email", "")).lower()
             found = [user for user, address in self.users.items() if address and address.lower() == email]

@@ -224,3 +224,18 @@ async def test_a_command_mentioning_the_word_payload_reaches_its_listener(slack:
 
     assert response.status_code == 200
     assert "payload@contoso.example has no devices" in response.json()["text"]
+
+
+async def test_quiet_hours_set_from_slack_default_to_the_profiles_time_zone(slack: SlackClient) -> None:
+    slack.fake.zones["UANALYST"] = "Europe/Stockholm"
+    await slack.command("notify quiet 22:00-07:00", user="UANALYST")
+    await slack.command("notify quiet 23:00-06:00 America/New_York", user="UADMIN")
+    console = slack.services.console
+    assert (
+        console.run("analyst@contoso.example", "notify").data["quiet_hours"] == "22:00-07:00 Europe/Stockholm"
+    )
+    assert (
+        console.run("admin@contoso.example", "notify").data["quiet_hours"] == "23:00-06:00 America/New_York"
+    )
+    await slack.command("notify quiet 21:00-06:00", user="UADMIN")  # no profile zone known: UTC
+    assert console.run("admin@contoso.example", "notify").data["quiet_hours"] == "21:00-06:00 UTC"
