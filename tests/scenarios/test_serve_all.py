@@ -94,6 +94,9 @@ def test_serve_delivers_a_demo_threat_as_mail_and_its_unsubscribe_link_works(tmp
         metrics = httpx.get(f"{base}/metrics").text
         assert 'mesbot_sends_total{channel="email",outcome="sent"} 1.0' in metrics
         assert 'mesbot_outbox_rows{state="sent"}' in metrics
+        health = httpx.get(f"{base}/healthz").json()
+        assert health["scheduler"] == "running" and health["jobs"]["deliver"]["last_outcome"] == "ok"
+        assert health["jobs"]["deliver"]["last_success"].endswith("Z")
         jobs = _mesbot(env, tmp_path, "jobs", "list").stdout
         assert "deliver" in jobs and "ok: 1 sent by email" in jobs
     finally:
