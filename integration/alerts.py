@@ -12,6 +12,7 @@ restricted access) opted in to `threat-<risk>`, once per channel they chose — 
 Opt-in and access are looked at again when a row is sent (notifications/delivery.py).
 """
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, cast
@@ -211,32 +212,13 @@ def _window_start(now: datetime, window: timedelta) -> datetime:
 def _hold(
     session: Session, alert: ThreatFacts, to: Recipient, category: str, now: datetime, until: datetime
 ) -> int:
-    key = f"catchup:{to.user_id}:{to.channel}:{stamp(until)}"
-    row = outbox.pending(session, key)
-    if row is not None:
-        payload = cast(CatchUp, dict(row.payload))
-        payload["count"] += 1
+    def add(payload: dict[str, Any]) -> None:
         if len(payload["alerts"]) < MAX_FOLDED_ITEMS:
             payload["alerts"] = [*payload["alerts"], alert]
-        row.payload = cast(dict[str, Any], payload)
-        session.add(row)
-        return 1
-    message: CatchUp = {"kind": "catchup", "quiet_until": stamp(until), "count": 1, "alerts": [alert]}
-    return outbox.enqueue(
-        session,
-        [
-            NewMessage(
-                key=key,
-                recipient_id=to.user_id,
-                channel=to.channel,
-                category=category,
-                payload=cast(dict[str, Any], message),
-                available_at=until,
-                expires_at=until + ALERT_TTL,
-            )
-        ],
-        now,
-    )
+
+    first: CatchUp = {"kind": "catchup", "quiet_until": stamp(until), "count": 1, "alerts": [alert]}
+    key = f"catchup:{to.user_id}:{to.channel}:{stamp(until)}"
+    return _summarise(session, key, to, category, now, until, cast(dict[str, Any], first), add)
 
 
 def _fold_into_storm(
@@ -248,18 +230,12 @@ def _fold_into_storm(
     window_start: datetime,
     window: timedelta,
 ) -> int:
-    key = f"storm:{to.user_id}:{to.channel}:{alert['classification']}:{stamp(window_start)}"
-    row = outbox.pending(session, key)
-    if row is not None:
-        payload = cast(StormSummary, dict(row.payload))
-        payload["count"] += 1
+    def add(payload: dict[str, Any]) -> None:
         if len(payload["devices"]) < MAX_STORM_DEVICES and alert["device_id"] not in payload["devices"]:
             payload["devices"] = [*payload["devices"], alert["device_id"]]
-        row.payload = cast(dict[str, Any], payload)
-        session.add(row)
-        return 1
+
     window_end = window_start + window
-    message: StormSummary = {
+    first: StormSummary = {
         "kind": "storm",
         "classification": alert["classification"],
         "risk": alert["risk"],
@@ -268,21 +244,66 @@ def _fold_into_storm(
         "window_end": stamp(window_end),
         "devices": [alert["device_id"]],
     }
-    return outbox.enqueue(
-        session,
-        [
-            NewMessage(
-                key=key,
-                recipient_id=to.user_id,
-                channel=to.channel,
-                category=category,
-                payload=cast(dict[str, Any], message),
-                available_at=window_end,
-                expires_at=window_end + ALERT_TTL,
-            )
-        ],
-        now,
-    )
+    key = f"storm:{to.user_id}:{to.channel}:{alert['classification']}:{stamp(window_start)}"
+    return _summarise(session, key, to, category, now, window_end, cast(dict[str, Any], first), add)
+
+
+def _summarise(
+    session: Session,
+    key: str,
+    to: Recipient,
+    category: str,
+    now: datetime,
+    sent_at: datetime,
+    first: dict[str, Any],
+    add: Callable[[dict[str, Any]], None],
+) -> int:
+    """Count one more alert into the unsent summary `key` (`add` notes it), or queue the summary with
+    this alert as its first, to be sent at `sent_at`."""
+    row = outbox.pending(session, key)
+    if row is None:
+        message = NewMessage(
+            key=key,
+            recipient_id=to.user_id,
+            channel=to.channel,
+            category=category,
+            payload=first,
+            available_at=sent_at,
+            expires_at=sent_at + ALERT_TTL,
+        )
+        return outbox.enqueue(session, [message], now)
+    payload = dict(row.payload)
+    payload["count"] += 1
+    add(payload)
+    row.payload = payload
+    session.add(row)
+    return 1
+
+
+def queue_to(
+    session: Session,
+    targets: list[tuple[str, str]],
+    *,
+    event: str,
+    category: str,
+    payload: Mapping[str, Any],
+    now: datetime,
+    ttl: timedelta,
+) -> int:
+    """Queue one message per (recipient, channel), keyed `event:recipient:channel`, due now."""
+    messages = [
+        NewMessage(
+            key=f"{event}:{recipient}:{channel}",
+            recipient_id=recipient,
+            channel=channel,
+            category=category,
+            payload=dict(payload),
+            available_at=now,
+            expires_at=now + ttl,
+        )
+        for recipient, channel in targets
+    ]
+    return outbox.enqueue(session, messages, now)
 
 
 def queue_test(session: Session, user_id: str, now: datetime) -> list[str]:

@@ -7,15 +7,12 @@ the same transaction as the record. Repeats only count; the digest reports them.
 
 import hashlib
 from datetime import datetime, timedelta
-from typing import Any, cast
 
 from sqlmodel import Session, col, select
 
 from integration import alerts, tenant
 from integration.messages import MAILTO, ConnectorErrorNotice
-from storage import outbox
 from storage.models import ConnectorError
-from storage.outbox import NewMessage
 
 NOTICE_TTL = timedelta(days=1)
 
@@ -48,21 +45,14 @@ def _announce(session: Session, error: ConnectorError, now: datetime) -> None:
     event = hashlib.sha256(f"{error.fingerprint}@{alerts.stamp(now)}".encode()).hexdigest()[:16]
     targets = [(MAILTO + address, "email")] if (address := tenant.connector(session).error_email) else []
     targets += [(r.user_id, r.channel) for r in alerts.recipients(session, "connector-errors")]
-    outbox.enqueue(
+    alerts.queue_to(
         session,
-        [
-            NewMessage(
-                key=f"error:{event}:{recipient}:{channel}",
-                recipient_id=recipient,
-                channel=channel,
-                category="connector-errors",
-                payload=cast(dict[str, Any], notice),
-                available_at=now,
-                expires_at=now + NOTICE_TTL,
-            )
-            for recipient, channel in targets
-        ],
-        now,
+        targets,
+        event=f"error:{event}",
+        category="connector-errors",
+        payload=notice,
+        now=now,
+        ttl=NOTICE_TTL,
     )
 
 

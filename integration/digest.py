@@ -5,16 +5,13 @@ Nothing is queued when nothing happened; each period's digest is queued once (it
 """
 
 from datetime import datetime, timedelta
-from typing import Any, cast
 
 from sqlmodel import Session, col, func, select
 
 from integration import alerts, enrollment, tenant
 from integration.alerts import stamp
 from integration.messages import MAILTO, SLACK_CHANNEL, DigestFacts, ErrorLine
-from storage import outbox
 from storage.models import ComplianceFlip, ConnectorError, DirectoryUser, OutboxMessage, StoredValue
-from storage.outbox import NewMessage
 from storage.states import OutboxState
 
 LAST_DIGEST = "digest-until"
@@ -129,20 +126,13 @@ def queue(session: Session, now: datetime, oncall_channel: str | None) -> str:
     targets = [(MAILTO + address, "email")] if (address := tenant.connector(session).error_email) else []
     targets += [(SLACK_CHANNEL + oncall_channel, "slack")] if oncall_channel else []
     targets += [(r.user_id, r.channel) for r in alerts.recipients(session, "digest")]
-    added = outbox.enqueue(
+    added = alerts.queue_to(
         session,
-        [
-            NewMessage(
-                key=f"digest:{stamp(now)}:{recipient}:{channel}",
-                recipient_id=recipient,
-                channel=channel,
-                category="digest",
-                payload=cast(dict[str, Any], facts),
-                available_at=now,
-                expires_at=now + DIGEST_TTL,
-            )
-            for recipient, channel in targets
-        ],
-        now,
+        targets,
+        event=f"digest:{stamp(now)}",
+        category="digest",
+        payload=facts,
+        now=now,
+        ttl=DIGEST_TTL,
     )
     return f"digest since {stamp(start)} queued for {added} recipient(s)"

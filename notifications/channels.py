@@ -27,14 +27,26 @@ log = logging.getLogger(__name__)
 UNSUBSCRIBABLE = ("threat-high", "threat-medium", "threat-low", "connector-errors", "digest")
 
 
-class EmailChannel:
+class _Signing:
+    """The key that signs unsubscribe links and turn-off buttons, read from the store once."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._key: bytes | None = None
+
+    async def _secret(self) -> bytes:
+        if self._key is None:
+            self._key = await asyncio.to_thread(unsubscribe.secret_key, self.settings, self.store)
+        return self._key
+
+
+class EmailChannel(_Signing):
     name = "email"
 
     def __init__(self, settings: Settings, store: Store, sender: MailSender) -> None:
-        self.settings = settings
-        self.store = store
+        super().__init__(settings, store)
         self.sender = sender
-        self._key: bytes | None = None
 
     async def send(self, messages: Sequence[Outgoing]) -> list[Outcome]:
         rendered: list[Mail | Outcome] = []
@@ -65,11 +77,6 @@ class EmailChannel:
             log.exception("could not render outbox row %s", message.row_id)
             return Failed(f"could not be rendered: {type(error).__name__}")
 
-    async def _secret(self) -> bytes:
-        if self._key is None:
-            self._key = await asyncio.to_thread(unsubscribe.secret_key, self.settings, self.store)
-        return self._key
-
 
 def email_channel(
     settings: Settings, store: Store, clock: Clock, *, ssl_context: ssl.SSLContext | None = None
@@ -77,7 +84,7 @@ def email_channel(
     return EmailChannel(settings, store, email_sender(settings, ssl_context=ssl_context, clock=clock))
 
 
-class SlackChannel:
+class SlackChannel(_Signing):
     """Direct messages to users (found by their directory e-mail), posts to the on-call channel. A few
     at a time: each DM is its own conversation, and Slack's per-channel limit is about one a second."""
 
@@ -85,10 +92,8 @@ class SlackChannel:
     CONCURRENCY = 8
 
     def __init__(self, settings: Settings, store: Store, sender: SlackSender) -> None:
-        self.settings = settings
-        self.store = store
+        super().__init__(settings, store)
         self.sender = sender
-        self._key: bytes | None = None
 
     async def send(self, messages: Sequence[Outgoing]) -> list[Outcome]:
         gate = asyncio.Semaphore(self.CONCURRENCY)
@@ -118,11 +123,6 @@ class SlackChannel:
         if message.address:
             return await self.sender.send_dm(message.address, text, blocks)
         return Failed("no Slack user or channel for this recipient")
-
-    async def _secret(self) -> bytes:
-        if self._key is None:
-            self._key = await asyncio.to_thread(unsubscribe.secret_key, self.settings, self.store)
-        return self._key
 
 
 def slack_channel(settings: Settings, store: Store, clock: Clock) -> SlackChannel:

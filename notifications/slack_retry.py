@@ -3,6 +3,7 @@ instead of spending it. Otherwise they retry what slack_sdk's built-in handlers 
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from slack_sdk.http_retry.async_handler import HttpRequest, HttpResponse, RetryState
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -43,11 +44,14 @@ class RateLimitRetry(AsyncRateLimitErrorRetryHandler):
         state.increment_current_attempt()
 
 
-class ServerErrorRetry(AsyncServerErrorRetryHandler):
-    """Retries a 500 or 503 after slack_sdk's exponential backoff with jitter."""
+class _BackoffSleep:
+    """slack_sdk's exponential backoff with jitter, waited through an injectable `sleep` (tests pass
+    one that records the wait instead of spending it)."""
+
+    interval_calculator: Any
 
     def __init__(self, max_retry_count: int = 1, *, sleep: Sleep = asyncio.sleep) -> None:
-        super().__init__(max_retry_count)
+        super().__init__(max_retry_count)  # type: ignore[call-arg]  # the slack_sdk handler's
         self.sleep = sleep
 
     async def prepare_for_next_attempt_async(
@@ -61,6 +65,14 @@ class ServerErrorRetry(AsyncServerErrorRetryHandler):
         state.next_attempt_requested = True
         await self.sleep(self.interval_calculator.calculate_sleep_duration(state.current_attempt))
         state.increment_current_attempt()
+
+
+class ServerErrorRetry(_BackoffSleep, AsyncServerErrorRetryHandler):
+    """Retries a 500 or 503 after slack_sdk's exponential backoff with jitter."""
+
+
+class ConnectionErrorRetry(_BackoffSleep, AsyncConnectionErrorRetryHandler):
+    """Retries a refused, reset or dropped connection after slack_sdk's exponential backoff."""
 
 
 def retry_after(response: HttpResponse) -> float:
@@ -71,23 +83,3 @@ def retry_after(response: HttpResponse) -> float:
             if value.strip().isdigit():
                 return float(value.strip())
     return DEFAULT_RETRY_AFTER
-
-
-class ConnectionErrorRetry(AsyncConnectionErrorRetryHandler):
-    """Retries a refused, reset or dropped connection after slack_sdk's exponential backoff."""
-
-    def __init__(self, max_retry_count: int = 1, *, sleep: Sleep = asyncio.sleep) -> None:
-        super().__init__(max_retry_count)
-        self.sleep = sleep
-
-    async def prepare_for_next_attempt_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> None:
-        state.next_attempt_requested = True
-        await self.sleep(self.interval_calculator.calculate_sleep_duration(state.current_attempt))
-        state.increment_current_attempt()

@@ -122,3 +122,19 @@ async def smtp_server(
             if session.transport is not None:
                 session.transport.close()
         await server.wait_closed()
+
+
+class Inbox:
+    """An aiosmtpd handler for a server in its own thread (`aiosmtpd.controller.Controller`), for tests
+    where the code under test is another process: keeps each mail's bytes, after `delay` seconds."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.received: list[bytes] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        assert isinstance(envelope.original_content, bytes)
+        self.received.append(envelope.original_content)
+        return "250 OK"

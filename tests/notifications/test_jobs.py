@@ -24,8 +24,9 @@ from storage.models import (
     JobRun,
     OutboxMessage,
 )
-from storage.states import ActivationStatus, ProtectionStatus
+from storage.states import ActivationStatus
 from tests.conftest import NOW
+from tests.integration.test_sync import clean_device
 
 ERROR_EMAIL = "mobile-ops@contoso.example"
 
@@ -113,16 +114,7 @@ def test_the_enrollment_scan_adds_members_without_a_device_as_pending_and_names_
 
 def test_the_sweep_disconnects_silent_devices_and_records_their_compliance_flip(demo_store: Store) -> None:
     with demo_store.write() as session:
-        device = session.exec(
-            select(Device)
-            .where(
-                Device.activation_status == ActivationStatus.ACTIVATED,
-                Device.protection_status == ProtectionStatus.PROTECTED,
-                Device.open_classifications == 0,
-            )
-            .order_by(col(Device.id))
-        ).first()
-        assert device is not None
+        device = clean_device(session)
         device.checkin_time = NOW - timedelta(days=31)
         session.add(device)
         device_id = device.id

@@ -12,24 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from tests.conftest import make_store, seed_demo
-from tests.notifications.smtp_server import Certificates
+from tests.notifications.smtp_server import Certificates, Inbox
 from tests.slack.fake_slack import FakeSlack, start
 
 MESBOT = str(Path(sys.executable).with_name("mesbot"))
 ADMIN = "admin@contoso.example"
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.received: list[bytes] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        assert isinstance(envelope.original_content, bytes)
-        self.received.append(envelope.original_content)
-        return "250 OK"
 
 
 def _free_port() -> int:

@@ -2,7 +2,6 @@
 killed (SIGKILL) mid-batch and started again: nothing is lost, and no alert arrives more than twice
 (DESIGN §2: a crash may re-send at most once)."""
 
-import asyncio
 import os
 import signal
 import socket
@@ -16,7 +15,6 @@ from email.policy import default
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlmodel import col, func, select
 
 from integration import preferences, sync
@@ -27,23 +25,10 @@ from storage.models import OutboxMessage
 from storage.states import OutboxState
 from tests.conftest import make_store, seed_demo
 from tests.integration.test_sync import clean_device, opened
-from tests.notifications.smtp_server import Certificates
+from tests.notifications.smtp_server import Certificates, Inbox
 
 MESBOT = str(Path(sys.executable).with_name("mesbot"))
 ALERTS = 300
-
-
-class SlowRecorder:
-    """Accepts every mail after a short pause, so a batch takes long enough to be interrupted."""
-
-    def __init__(self) -> None:
-        self.received: list[bytes] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        await asyncio.sleep(0.02)
-        assert isinstance(envelope.original_content, bytes)
-        self.received.append(envelope.original_content)
-        return "250 OK"
 
 
 def _free_port() -> int:
@@ -84,7 +69,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_duplicates_at_most_once(
     certificates = Certificates()
     ca_file = tmp_path / "ca.pem"
     certificates.ca.cert_pem.write_to_path(str(ca_file))
-    recorder = SlowRecorder()
+    recorder = Inbox(delay=0.02)  # slow enough that a batch can be interrupted
     port = _free_port()
     controller = Controller(
         recorder, hostname="127.0.0.1", port=port, tls_context=certificates.server_context(), ready_timeout=10
