@@ -10,6 +10,7 @@ the change."""
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -44,6 +45,7 @@ class Click:
     response_url: str
     user_id: str
     value: str
+    trigger_id: str | None = None
 
 
 def register(app: AsyncApp, services: SlackServices) -> None:
@@ -58,8 +60,9 @@ def register(app: AsyncApp, services: SlackServices) -> None:
         services.background(cancel(services, body))
 
 
-def _click(body: dict[str, Any]) -> Click | None:
-    """The click's response_url, Slack user and button value, or None when the payload lacks one."""
+def parse_click(body: dict[str, Any]) -> Click | None:
+    """The click's response_url, Slack user, button value (and trigger_id, when there is one), or None
+    when the payload lacks one of the first three."""
     response_url, user, actions = body.get("response_url"), body.get("user"), body.get("actions")
     if not isinstance(user, dict) or not isinstance(actions, list) or not actions:
         return None
@@ -69,11 +72,29 @@ def _click(body: dict[str, Any]) -> Click | None:
         return None
     if not isinstance(user_id, str) or not SLACK_ID.fullmatch(user_id):
         return None
-    return Click(response_url, user_id, value)
+    trigger_id = body.get("trigger_id")
+    return Click(response_url, user_id, value, trigger_id if isinstance(trigger_id, str) else None)
+
+
+ClickWork = Callable[[SlackServices, Click], Awaitable[tuple[Reply, bool]]]
+
+
+async def answer_click(services: SlackServices, click: Click, work: ClickWork, what: str) -> None:
+    """Run `work` for a click Slack sent and post its reply (replacing the message when it says so);
+    a busy store is a polite refusal, anything else a reply with a logged reference."""
+    if not services.may_respond(click.response_url):
+        return  # not a click Slack sent: change nothing (may_respond logged it)
+    try:
+        reply, replaces = await work(services, click)
+    except StoreBusy as error:
+        reply, replaces = Reply.refused(str(error)), False
+    except Exception:
+        reply, replaces = failed(log, what), False
+    await services.respond(click.response_url, {"replace_original": replaces, **blocks.message(reply)})
 
 
 async def confirm(services: SlackServices, body: dict[str, Any]) -> None:
-    click = _click(body)
+    click = parse_click(body)
     if click is None:
         log.warning("ignored a confirm click without response_url, user or value")
         return
@@ -139,19 +160,11 @@ def _applied_by(services: SlackServices, user_id: str, change: PendingChange) ->
 
 
 async def cancel(services: SlackServices, body: dict[str, Any]) -> None:
-    click = _click(body)
+    click = parse_click(body)
     if click is None:
         log.warning("ignored a cancel click without response_url, user or value")
         return
-    if not services.may_respond(click.response_url):
-        return
-    try:
-        reply, replaces = await _cancel(services, click)
-    except StoreBusy as error:
-        reply, replaces = Reply.refused(str(error)), False
-    except Exception:
-        reply, replaces = failed(log, "cancel"), False
-    await services.respond(click.response_url, {"replace_original": replaces, **blocks.message(reply)})
+    await answer_click(services, click, _cancel, "cancel")
 
 
 async def _cancel(services: SlackServices, click: Click) -> tuple[Reply, bool]:

@@ -9,17 +9,14 @@ in the change's transaction, so a replayed request changes nothing)."""
 import asyncio
 import enum
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from sqlmodel import select
 
-from bot.console import failed
 from bot.reply import Reply
-from bot.slack import blocks
-from bot.slack.actions import SLACK_ID
+from bot.slack.actions import Click, answer_click, parse_click
 from bot.slack.answer import Ack
 from bot.slack.identity import UnknownSlackUser
 from bot.slack.services import SlackServices
@@ -29,7 +26,7 @@ from notifications import unsubscribe
 from notifications.slack_blocks import TURN_OFF_ACTION
 from storage import claims
 from storage.engine import Store
-from storage.errors import StoreBusy, StoreError
+from storage.errors import StoreError
 from storage.models import DirectoryUser
 from storage.states import AuditOutcome
 
@@ -48,14 +45,6 @@ class Result(enum.Enum):
     REPLAYED = "replayed"
 
 
-@dataclass(frozen=True)
-class Click:
-    response_url: str
-    user_id: str
-    trigger_id: str
-    value: str
-
-
 def register(app: AsyncApp, services: SlackServices) -> None:
     @app.action(TURN_OFF_ACTION)
     async def on_turn_off(ack: Ack, body: dict[str, Any]) -> None:
@@ -64,19 +53,11 @@ def register(app: AsyncApp, services: SlackServices) -> None:
 
 
 async def turn_off(services: SlackServices, body: dict[str, Any]) -> None:
-    click = _click(body)
-    if click is None:
+    click = parse_click(body)
+    if click is None or click.trigger_id is None:
         log.warning("ignored a turn-off click without response_url, user, trigger_id or value")
         return
-    if not services.may_respond(click.response_url):
-        return  # not a click Slack sent (may_respond logged it)
-    try:
-        reply, replaces = await _turn_off(services, click)
-    except StoreBusy as error:
-        reply, replaces = Reply.refused(str(error)), False
-    except Exception:
-        reply, replaces = failed(log, "turn off alerts"), False
-    await services.respond(click.response_url, {"replace_original": replaces, **blocks.message(reply)})
+    await answer_click(services, click, _turn_off, "turn off alerts")
 
 
 async def _turn_off(services: SlackServices, click: Click) -> tuple[Reply, bool]:
@@ -125,17 +106,3 @@ def _audit_denied(services: SlackServices, email: str, category: str | None, at:
             audit.record(session, at=at, actor=email, change=change, outcome=AuditOutcome.DENIED)
     except StoreError as error:  # the refusal still reaches the user
         log.warning("denied turn-off by %s not audited: %s", email, error)
-
-
-def _click(body: dict[str, Any]) -> Click | None:
-    response_url, user, actions = body.get("response_url"), body.get("user"), body.get("actions")
-    trigger_id = body.get("trigger_id")
-    if not isinstance(user, dict) or not isinstance(actions, list) or not actions:
-        return None
-    user_id, action = user.get("id"), actions[0]
-    value = action.get("value") if isinstance(action, dict) else None
-    if not all(isinstance(v, str) for v in (response_url, value, trigger_id)):
-        return None
-    if not isinstance(user_id, str) or not SLACK_ID.fullmatch(user_id):
-        return None
-    return Click(str(response_url), user_id, str(trigger_id), str(value))
