@@ -12,8 +12,8 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -32,6 +32,7 @@ from storage.engine import Store
 from storage.models import JobRun
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 DELIVER_POLL_SECONDS = 1.0  # the deliverer wakes on commit in this process; others' rows within this
 
@@ -61,28 +62,47 @@ async def heartbeat(deps: Deps, now: datetime) -> str:
     return await _in_transaction(deps, lambda session: connector_work.heartbeat(session, now))
 
 
+CATCH_UP_CHUNK = timedelta(hours=1)
+
+
 async def source_sync(deps: Deps, now: datetime) -> str:
+    """Apply the source's events up to `now`, an hour of them per transaction: a worker that was
+    stopped for days catches up without holding the store's write lock for long. Each chunk is
+    applied at its own time, so alerts for threats older than their TTL expire into the digest
+    instead of arriving days late."""
     if deps.settings.source != "demo":
         raise MesbotError("The Lookout source is not built yet (issue 9): set MESBOT_SOURCE=demo.")
     from integration.demo import simulator  # the demo's own source; the Lookout client replaces it
 
-    queued = False
+    def chunk(session: Any) -> tuple[sync.Applied, int, datetime]:
+        at = simulator.position(session)
+        far_behind = now - at > simulator.MAX_STEPS * simulator.STEP  # the simulator skips ahead
+        until = now if far_behind else min(now, at + CATCH_UP_CHUNK)
+        events, cursor = simulator.advance(session, until=until)
+        applied = sync.apply(session, events, now=until, policy=deps.policy, cursor=cursor)
+        return applied, len(events), until
 
-    def advance(session: Any) -> str:
-        nonlocal queued
-        events, cursor = simulator.advance(session, until=now)
-        applied = sync.apply(session, events, now=now, policy=deps.policy, cursor=cursor)
-        queued = applied.alerts > 0
-        return (
-            f"{len(events)} event(s): {len(applied.threats_opened)} threat(s) opened, "
-            f"{applied.threats_closed} closed, {applied.devices_changed} device(s) changed, "
-            f"{applied.alerts} alert(s) queued"
-        )
+    events = opened = closed = changed = queued = 0
+    while True:
+        applied, count, until = await asyncio.to_thread(_write, deps.store, chunk)
+        events += count
+        opened += len(applied.threats_opened)
+        closed += applied.threats_closed
+        changed += applied.devices_changed
+        queued += applied.alerts
+        if applied.alerts:  # it runs every minute: wake the deliverer only when there is something to send
+            deps.ring()
+        if until >= now:
+            break
+    return (
+        f"{events} event(s): {opened} threat(s) opened, {closed} closed, "
+        f"{changed} device(s) changed, {queued} alert(s) queued"
+    )
 
-    summary = await _in_transaction(deps, advance, ring=False)
-    if queued:  # it runs every minute: wake the deliverer only when there is something to send
-        deps.ring()
-    return summary
+
+def _write(store: Store, work: Callable[[Any], _T]) -> _T:
+    with store.write() as session:
+        return work(session)
 
 
 async def enrollment_scan(deps: Deps, now: datetime) -> str:
@@ -112,11 +132,7 @@ async def error_digest(deps: Deps, now: datetime) -> str:
 
 
 async def _in_transaction(deps: Deps, work: Callable[[Any], str], *, ring: bool = True) -> str:
-    def run() -> str:
-        with deps.store.write() as session:
-            return work(session)
-
-    summary = await asyncio.to_thread(run)
+    summary = await asyncio.to_thread(_write, deps.store, work)
     if ring:  # it may have queued messages (a new connector error is announced at once)
         deps.ring()
     return summary
@@ -185,6 +201,7 @@ async def run(deps: Deps, name: str) -> Outcome:
     started = deps.clock.now()
     try:
         detail, ok = await job.run(deps, started), True
+        log.info("%s: %s (%.2f s)", name, detail, (deps.clock.now() - started).total_seconds())
     except MesbotError as error:
         detail, ok = str(error), False
         log.warning("job %s failed: %s", name, detail)

@@ -43,7 +43,11 @@ class Scheduler:
             if name == "deliver":
                 continue
             trigger = jobs.trigger(name, self.deps.settings, self._heartbeat_minutes)
-            self.aps.add_job(jobs.run, trigger, args=(self.deps, name), id=name, name=name)
+            # The connector's jobs run once at start (catching up on a stopped worker's gap, and a
+            # missed heartbeat is noticed at once); the digest keeps to its crontab.
+            # (APScheduler reads `next_run_time=None` as "paused": leave it out instead.)
+            first = {"next_run_time": datetime.now(UTC)} if name != "error-digest" else {}
+            self.aps.add_job(jobs.run, trigger, args=(self.deps, name), id=name, name=name, **first)
         self.aps.add_job(self._replan, "interval", seconds=REPLAN_SECONDS, id="replan", name="replan")
         self.aps.start()
         self._deliver_task = asyncio.create_task(self._deliver_forever(), name="deliver")
