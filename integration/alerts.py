@@ -13,7 +13,7 @@ Opt-in and access are looked at again when a row is sent (notifications/delivery
 """
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -143,8 +143,11 @@ def quiet_until(quiet: tuple[str, str, str] | None, now: datetime) -> datetime |
     day = local.date()
     if overnight and clock >= start:
         day += timedelta(days=1)
-    ends = datetime.combine(day, end, tzinfo=zone)
-    return ends.astimezone(now.tzinfo)
+    # The end's wall-clock time may happen twice (autumn) or not at all (spring): the first instant
+    # of either reading that is still to come ends the window.
+    ends = (datetime.combine(day, end, tzinfo=zone).replace(fold=fold) for fold in (0, 1))
+    later = [e.astimezone(now.tzinfo) for e in ends if e.astimezone(now.tzinfo) > now]
+    return min(later, default=None)
 
 
 def enqueue_threats(
@@ -271,7 +274,14 @@ def _summarise(
             available_at=sent_at,
             expires_at=sent_at + ALERT_TTL,
         )
-        return outbox.enqueue(session, [message], now)
+        if outbox.enqueue(session, [message], now):
+            return 1
+        # The key is taken: by another transaction that just queued it (PostgreSQL: the insert waited
+        # for it to commit, and a new read sees it), or by a summary already sent or being sent.
+        row = outbox.pending(session, key)
+        if row is None:
+            again = replace(message, key=f"{key}+{stamp(now)}")
+            return outbox.enqueue(session, [again], now)
     payload = dict(row.payload)
     payload["count"] += 1
     add(payload)

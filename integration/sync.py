@@ -174,6 +174,7 @@ def _apply_threat(
         return
     threat = session.get(Threat, report.id)
     was_open = threat is not None and threat.status == ThreatStatus.OPEN
+    known = threat is not None
     if threat is None:
         threat = Threat(**{f.name: getattr(report, f.name) for f in fields(ThreatReport)})
     else:
@@ -182,8 +183,8 @@ def _apply_threat(
         threat.status, threat.risk, threat.resolved_at = report.status, report.risk, report.resolved_at
     session.add(threat)
     if report.status == ThreatStatus.OPEN and not was_open:
-        # the opening is the event: a threat that is resolved and opens again is alerted again
-        since = report.detected_at if threat.resolved_at is None else now
+        # the opening is the event: a threat that was closed and opens again is alerted again
+        since = now if known else report.detected_at
         opened.append((f"{report.id}@{since:%Y%m%dT%H%M%S}", threat, device))
         applied.threats_opened.append(report.id)
     elif was_open and report.status != ThreatStatus.OPEN:

@@ -57,7 +57,9 @@ def enqueue(session: Session, messages: Sequence[NewMessage], now: datetime) -> 
         }
         for m in messages
     ]
-    return _count(session.execute(_insert_new(session).values(rows)))
+    # Counted by RETURNING: psycopg reports no rowcount (-1) for a multi-row INSERT … ON CONFLICT.
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    return len(session.execute(_insert_new(session).values(rows).returning(table.c.id)).all())
 
 
 def _insert_new(session: Session) -> Insert:

@@ -14,7 +14,7 @@ from integration.demo.data import ADMIN, ALICE, ANALYST
 from integration.sync import Cursor, DeviceReport, ThreatReport
 from storage.engine import Store
 from storage.models import ComplianceFlip, Device, OutboxMessage, SourceCursor
-from storage.states import ActivationStatus, Platform, ProtectionStatus, RiskLevel, ThreatStatus
+from storage.states import ActivationStatus, OutboxState, Platform, ProtectionStatus, RiskLevel, ThreatStatus
 from tests.conftest import NOW
 
 
@@ -228,3 +228,55 @@ def test_a_storm_past_the_threshold_is_folded_into_one_summary_per_window(demo_s
     with demo_store.write() as session:
         sync.apply(session, [opened(device.id)], now=NOW + timedelta(minutes=10), policy=policy)
     assert [r.payload["kind"] for r in rows(demo_store) if r.channel == "email"][-1] == "threat"
+
+
+def test_a_threat_that_closes_and_opens_again_is_alerted_again(demo_store: Store) -> None:
+    with demo_store.write() as session:
+        threat = opened(clean_device(session).id)
+        sync.apply(session, [threat], now=NOW)
+    later = NOW + timedelta(hours=2)
+    closed = ThreatReport(**{**threat.__dict__, "status": ThreatStatus.RESOLVED, "resolved_at": later})
+    with demo_store.write() as session:
+        sync.apply(session, [closed], now=later)
+    again = NOW + timedelta(hours=3)
+    with demo_store.write() as session:
+        applied = sync.apply(session, [threat], now=again)  # OPEN again, as the source reports it
+    assert applied.threats_opened == [threat.id] and applied.alerts == 2
+    assert len(rows(demo_store)) == 4
+
+
+def test_an_alert_in_the_repeated_hour_of_autumn_is_held_not_lost(demo_store: Store) -> None:
+    """Stockholm, 25 October 2026: 02:00–03:00 happens twice (CEST, then CET)."""
+    opt_in(demo_store, ADMIN, "threat-medium")
+    with demo_store.write() as session:
+        uid = sign_in(session, ADMIN)[0].id
+        preferences.set_quiet_hours(
+            session, uid, ("01:00", "02:30"), actor=ADMIN, at=NOW, zone="Europe/Stockholm"
+        )
+    first = datetime(2026, 10, 24, 23, 15, tzinfo=UTC)  # 01:15 CEST: held until 02:30 CEST = 00:30Z
+    second = datetime(2026, 10, 25, 1, 15, tzinfo=UTC)  # 02:15 CET: held until 02:30 CET = 01:30Z
+    for at in (first, second):
+        with demo_store.write() as session:
+            sync.apply(session, [opened(clean_device(session).id, "OUT_OF_DATE_OS", at=at)], now=at)
+    held = sorted(
+        r.available_at for r in rows(demo_store) if r.channel == "email" and r.payload["kind"] == "catchup"
+    )
+    assert held == [datetime(2026, 10, 25, 0, 30, tzinfo=UTC), datetime(2026, 10, 25, 1, 30, tzinfo=UTC)]
+
+
+def test_an_alert_for_a_summary_already_sent_starts_a_new_one(demo_store: Store) -> None:
+    opt_in(demo_store, ADMIN, "threat-medium")
+    with demo_store.write() as session:
+        uid = sign_in(session, ADMIN)[0].id
+        preferences.set_quiet_hours(session, uid, ("22:00", "07:00"), actor=ADMIN, at=NOW)
+    night = datetime(2026, 11, 26, 23, 30, tzinfo=UTC)
+    with demo_store.write() as session:
+        sync.apply(session, [opened(clean_device(session).id, "OUT_OF_DATE_OS", at=night)], now=night)
+        for row in session.exec(select(OutboxMessage)).all():
+            row.state = OutboxState.SENT  # as if the catch-up had gone out already
+            session.add(row)
+    with demo_store.write() as session:
+        applied = sync.apply(
+            session, [opened(clean_device(session).id, "OUT_OF_DATE_OS", at=night)], now=night
+        )
+    assert applied.alerts == 1
