@@ -60,7 +60,9 @@ async def run(settings: Settings, store: Store, hours: int) -> DemoSummary:
     deps = wiring.deps(settings, store, clock)
     summary = DemoSummary(start=start, end=end)
     minutes = jobs.heartbeat_minutes(store)
-    plan = {name: jobs.trigger(name, settings, minutes) for name in jobs.JOBS if name != "deliver"}
+    plan = {
+        name: jobs.trigger(name, settings, minutes, start=start) for name in jobs.JOBS if name != "deliver"
+    }
     upcoming = {name: trigger.get_next_fire_time(None, start) for name, trigger in plan.items()}
     while True:
         name, at = min(((n, t) for n, t in upcoming.items() if t is not None), key=lambda item: item[1])

@@ -12,7 +12,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from apscheduler.triggers.base import BaseTrigger
@@ -161,16 +161,22 @@ JOBS: dict[str, Job] = {
 }
 
 
-def trigger(name: str, settings: Settings, heartbeat_minutes: int) -> BaseTrigger:
-    """When a job runs (UTC). The deliverer also runs whenever rows are committed in this process."""
-    if name == "heartbeat":
-        return IntervalTrigger(minutes=heartbeat_minutes, timezone="UTC")
-    if name == "source-sync":
-        return IntervalTrigger(minutes=1, timezone="UTC")
-    if name in ("enrollment-scan", "disconnected-sweep"):
-        return IntervalTrigger(hours=1, timezone="UTC")
-    if name == "deliver":
-        return IntervalTrigger(seconds=DELIVER_POLL_SECONDS, timezone="UTC")
+def trigger(
+    name: str, settings: Settings, heartbeat_minutes: int, *, start: datetime | None = None
+) -> BaseTrigger:
+    """When a job runs (UTC), counting intervals from `start` (default: the wall clock now, which is
+    APScheduler's own default; `demo run` counts from the simulated tenant's time). The deliverer also
+    runs whenever rows are committed in this process."""
+    every = {
+        "heartbeat": timedelta(minutes=heartbeat_minutes),
+        "source-sync": timedelta(minutes=1),
+        "enrollment-scan": timedelta(hours=1),
+        "disconnected-sweep": timedelta(hours=1),
+        "deliver": timedelta(seconds=DELIVER_POLL_SECONDS),
+    }.get(name)
+    if every is not None:
+        first = (start or datetime.now(UTC)) + every
+        return IntervalTrigger(seconds=every.total_seconds(), start_date=first, timezone="UTC")
     if name == "error-digest":
         return digest_trigger(settings.digest_cron)
     raise KeyError(name)
