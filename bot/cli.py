@@ -233,7 +233,7 @@ def ask(runtime: Runtime, email: str, as_json: bool, text: tuple[str, ...]) -> N
 
 
 def _send_now(runtime: Runtime) -> SendNow:
-    def send(keys: tuple[str, ...]) -> dict[str, str]:
+    def send(keys: tuple[str, ...]) -> dict[str, tuple[bool, str]]:
         from notifications.send_now import send_now  # only `notify test` pays for the notifier's imports
 
         return send_now(runtime.settings, runtime.store, runtime.clock, keys)

@@ -41,14 +41,14 @@ def failed(log: logging.Logger, what: str) -> Reply:
     )
 
 
-SendNow = Callable[[tuple[str, ...]], dict[str, str]]
+SendNow = Callable[[tuple[str, ...]], dict[str, tuple[bool, str]]]  # channel → (sent, what happened)
 
 
 @dataclass(frozen=True)
 class Console:
     store: Store
     clock: Clock
-    # Delivers the given outbox rows at once and says per channel `ok` or `error: why` (`notify test`);
+    # Delivers the given outbox rows at once and says per channel how it went (`notify test`);
     # blocking, called after the command's transaction. None: the rows wait for the deliverer.
     send_now: SendNow | None = None
 
@@ -98,10 +98,16 @@ class Console:
     def _send_now(self, reply: Reply) -> Reply:
         if self.send_now is None:
             return reply
-        sent = self.send_now(reply.send_now)
-        lines = [f"Test alert by {channel}: {outcome}" for channel, outcome in sorted(sent.items())]
-        ok = all(outcome == "ok" for outcome in sent.values())
-        return Reply(ok=ok, text="\n".join(lines), data={"sent": sent}, command=reply.command)
+        went = self.send_now(reply.send_now)
+        channels = reply.data.get("queued", [])
+        went = {c: went.get(c, (False, "not sent: the test message was no longer queued")) for c in channels}
+        lines = [f"Test alert by {channel}: {what}" for channel, (_, what) in sorted(went.items())]
+        data = {
+            "sent": {channel: "ok" if sent else "error" for channel, (sent, _) in went.items()},
+            "details": {channel: what for channel, (_, what) in went.items()},
+        }
+        ok = all(sent for sent, _ in went.values())
+        return Reply(ok=ok, text="\n".join(lines), data=data, command=reply.command)
 
     def _execute(self, email: str, command: c.Command, once: str | None, zone: str | None) -> Reply:
         session_scope = self.store.write if command.changes else self.store.read

@@ -165,6 +165,8 @@ def _notify(args: list[str]) -> c.Command:
             validation.clock_time("Quiet hours start", start),
             validation.clock_time("Quiet hours end", end),
         )
+        if span[0] == span[1]:
+            raise _usage("notify", "Quiet hours must start and end at different times, e.g. 22:00-07:00.")
         return c.NotifyQuiet(span, validation.time_zone(args[2]) if len(args) == 3 else None)
     if len(args) in (2, 3):
         if first != "all" and first not in CATEGORIES:

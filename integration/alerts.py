@@ -37,7 +37,9 @@ from storage.models import (
 )
 from storage.outbox import NewMessage
 
-ALERT_TTL = timedelta(hours=1)  # an alert an outage kept back longer goes into the digest instead
+ALERT_TTL = timedelta(hours=1)
+# `notify test` sends its own rows and says how it went; the deliverer takes them only after this
+TEST_HANDOVER = timedelta(minutes=5)  # an alert an outage kept back longer goes into the digest instead
 MAX_FOLDED_ITEMS = 20  # a catch-up lists this many alerts and counts the rest
 MAX_STORM_DEVICES = 10
 
@@ -335,7 +337,7 @@ def queue_test(session: Session, user_id: str, now: datetime) -> list[str]:
                 channel=channel,
                 category="test",
                 payload=cast(dict[str, Any], message),
-                available_at=now,
+                available_at=now + TEST_HANDOVER,
                 expires_at=now + ALERT_TTL,
             )
             for channel in channels

@@ -34,6 +34,7 @@ NOT_CONFIGURED = {"slack": "Slack is not configured (SLACK_BOT_TOKEN is not set)
 BATCH = 100
 MAX_ATTEMPTS = 10
 BACKOFF_BASE = timedelta(seconds=30)
+MIN_RETRY_SECONDS = 1.0
 BACKOFF_CAP = timedelta(minutes=15)
 
 
@@ -104,8 +105,9 @@ class Deliverer:
             if len(claimed) < self.batch:
                 return done
 
-    async def deliver_keys(self, keys: Sequence[str]) -> dict[str, str]:
-        """Deliver these rows now (`notify test`); per channel `ok`, or `error: why`."""
+    async def deliver_keys(self, keys: Sequence[str]) -> dict[str, tuple[bool, str]]:
+        """Deliver these rows now, whenever they are due (`notify test`); per channel, whether it was
+        sent and what happened."""
         done = Delivered()
         claimed = await asyncio.to_thread(self._claim, done, keys)
         results = await self._send(claimed, done)
@@ -188,20 +190,20 @@ class Deliverer:
     def backoff(self, attempts: int, retry_after: float | None) -> timedelta:
         """Exactly the server's Retry-After when it gave one; else exponential, with jitter over the
         upper half of the wait so a fleet of rows that failed together does not come back together."""
-        if retry_after is not None:
-            return timedelta(seconds=max(retry_after, 0))
+        if retry_after is not None:  # at least a second: `Retry-After: 0` must not spin a batch
+            return timedelta(seconds=max(retry_after, MIN_RETRY_SECONDS))
         ceiling: timedelta = min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
         return ceiling * (0.5 + self.jitter() / 2)
 
 
-def _said(outcome: Outcome | None) -> str:
+def _said(outcome: Outcome | None) -> tuple[bool, str]:
     if outcome is None:
-        return "error: not sent (turned off, or no console access)"
+        return False, "not sent (turned off, or no console access)"
     if isinstance(outcome, Sent):
-        return "ok"
+        return True, "sent"
     if isinstance(outcome, Retry):
-        return f"error: {outcome.reason} (it will be tried again)"
-    return f"error: {outcome.reason}"
+        return False, f"{outcome.reason} (it will be tried again)"
+    return False, outcome.reason
 
 
 def _word(outcome: Outcome) -> str:

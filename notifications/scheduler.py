@@ -35,7 +35,12 @@ class Scheduler:
 
     @property
     def state(self) -> str:
-        return "running" if self.aps.running else "off"
+        """`running`, `off`, or `deliverer stopped` (its loop ended: nothing is being sent)."""
+        if not self.aps.running:
+            return "off"
+        if self._deliver_task is not None and self._deliver_task.done():
+            return "deliverer stopped"
+        return "running"
 
     def start(self) -> None:
         self._heartbeat_minutes = jobs.heartbeat_minutes(self.deps.store)
@@ -74,8 +79,11 @@ class Scheduler:
         while True:
             rang = doorbell.is_set()
             doorbell.clear()
-            if rang or await self._anything_due():
-                await jobs.run(self.deps, "deliver")
+            try:
+                if rang or await self._anything_due():
+                    await jobs.run(self.deps, "deliver")
+            except Exception:  # the loop must outlive anything one pass does (jobs.run catches most)
+                log.exception("the deliverer's pass failed; it goes on")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(doorbell.wait(), DELIVER_POLL_SECONDS)
 

@@ -10,7 +10,9 @@ from notifications.delivery import Deliverer
 from storage.engine import Store
 
 
-def send_now(settings: Settings, store: Store, clock: Clock, keys: tuple[str, ...]) -> dict[str, str]:
+def send_now(
+    settings: Settings, store: Store, clock: Clock, keys: tuple[str, ...]
+) -> dict[str, tuple[bool, str]]:
     """Blocking: called from the console after the command's transaction, on a thread without a
     running event loop (the CLI's main thread, or the worker thread a Slack change runs on)."""
     deliverer = Deliverer(store, wiring.channels(settings, store, clock), clock)

@@ -1,7 +1,7 @@
 """Building the notifier from the settings: channels, deliverer, job dependencies, and the job table
 that `mesbot jobs list` prints."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from integration.alerts import AlertPolicy
 from integration.clock import Clock
@@ -53,9 +53,12 @@ def job_table(store: Store, settings: Settings, now: datetime) -> list[str]:
         trigger = jobs.trigger(name, settings, minutes)
         last = runs.get(name)
         previous = last.last_started_at if last else None
-        upcoming = trigger.get_next_fire_time(previous, now) if previous else now
-        if upcoming is not None and upcoming < now:
-            upcoming = now  # overdue: the scheduler runs it as soon as it starts
+        if previous is None and name != "error-digest":
+            upcoming: datetime | None = now  # never run: the scheduler runs it as soon as it starts
+        else:
+            upcoming = trigger.get_next_fire_time(previous, now)
+        if upcoming is not None:
+            upcoming = max(upcoming.astimezone(UTC), now)  # a zoned cron's time, in UTC; overdue: now
         schedule = job.describe if name != "heartbeat" else f"every {minutes} minutes"
         if name == "error-digest":
             schedule = f"cron `{settings.digest_cron}`"

@@ -94,8 +94,11 @@ def claim(
     """Take up to `limit` due rows (pending and available, or claimed with a lapsed lease), oldest
     first, and stamp them claimed at `now`: the stamp is the claim, which `mark` checks. With `keys`,
     only those rows."""
+    # Rows named by key are taken whenever they are due: `notify test` queues its rows for later, so
+    # only the command that queued them sends them (unless it died: then the deliverer does, later).
+    due_by = now if keys is None else datetime.max.replace(tzinfo=now.tzinfo)
     due = or_(
-        and_(col(OutboxMessage.state) == OutboxState.PENDING, col(OutboxMessage.available_at) <= now),
+        and_(col(OutboxMessage.state) == OutboxState.PENDING, col(OutboxMessage.available_at) <= due_by),
         and_(col(OutboxMessage.state) == OutboxState.CLAIMED, col(OutboxMessage.claimed_at) <= now - lease),
     )
     query = (

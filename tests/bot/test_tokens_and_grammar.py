@@ -234,6 +234,7 @@ MALFORMED = [
     ("notify quiet 22:00-07:00 Mars/Olympus", ["Time zone must be an IANA name", "got `Mars/Olympus`"]),
     ("notify quiet 22:00-07:00 ../../etc/passwd", ["Time zone must be an IANA name"]),
     ("notify quiet 22:00-07:00 UTC extra", ["That is not a notify command"]),
+    ("notify quiet 22:00-22:00", ["Quiet hours must start and end at different times"]),
     ("notify test now", ["Usage: notify", "notify test"]),
     ("notify quiet ２２:００-07:00", ["Quiet hours start must be a 24-hour time"]),
     ("notify digest on email now", ["That is not a notify command"]),

@@ -192,3 +192,14 @@ def test_the_digest_runs_once_per_period_across_a_dst_change() -> None:
         previous = upcoming
         now = upcoming + timedelta(seconds=1)
     assert fired[:4] == ["10-23 06:00", "10-24 06:00", "10-25 07:00", "10-26 07:00"]
+
+
+def test_jobs_list_shows_a_zoned_digest_in_utc_and_jobs_never_run_as_due_now(demo_store: Store) -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    settings = Settings(MESBOT_DIGEST_CRON="0 8 * * * Asia/Tokyo")  # type: ignore[call-arg]
+    table = wiring.job_table(demo_store, settings, now)
+    rows = {line.split()[0]: line for line in table[1:]}
+    assert "2026-11-26 23:00:00" in rows["error-digest"]  # 08:00 in Tokyo
+    assert "2026-11-26 12:00:00" in rows["heartbeat"] and "never run" in rows["heartbeat"]

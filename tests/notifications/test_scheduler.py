@@ -96,3 +96,32 @@ def test_the_heartbeat_follows_its_setting(demo_store: Store) -> None:
 
     before, after = asyncio.run(scenario())
     assert (before, after) == (timedelta(minutes=60), timedelta(minutes=15))
+
+
+def test_the_deliverer_outlives_a_failing_pass_and_a_stopped_one_shows_in_the_state(
+    demo_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deps = make(demo_store, email=FakeChannel("email"), slack=FakeChannel("slack"))
+    calls: list[str] = []
+
+    async def broken(*_: object) -> bool:
+        calls.append("look")
+        raise RuntimeError("a bug in one pass")
+
+    async def scenario() -> tuple[str, str]:
+        scheduler = Scheduler(deps)
+        monkeypatch.setattr(scheduler, "_anything_due", broken)
+        monkeypatch.setattr(scheduler_module, "DELIVER_POLL_SECONDS", 0.01)
+        scheduler.start()
+        try:
+            while len(calls) < 3:  # it went on after the first failure
+                await asyncio.sleep(0.01)
+            alive = scheduler.state
+            assert scheduler._deliver_task is not None
+            scheduler._deliver_task.cancel()
+            await asyncio.sleep(0.01)
+            return alive, scheduler.state
+        finally:
+            await scheduler.stop()
+
+    assert asyncio.run(scenario()) == ("running", "deliverer stopped")

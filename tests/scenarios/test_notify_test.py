@@ -60,7 +60,7 @@ def test_notify_test_sends_on_each_channel_the_user_has_on_and_says_how_it_went(
     }
     try:
         code, answer = _ask(env, tmp_path, "notify test")  # the demo admin has threat-high on both
-        assert (code, answer["ok"], answer["data"]) == (0, True, {"sent": {"email": "ok", "slack": "ok"}})
+        assert (code, answer["ok"], answer["data"]["sent"]) == (0, True, {"email": "ok", "slack": "ok"})
         mail = BytesParser(policy=default).parsebytes(inbox.received[0])
         assert mail["To"] == ADMIN and mail["Subject"].startswith("[mesbot] Test")
         assert [c.method for c in fake.calls] == [
@@ -72,8 +72,8 @@ def test_notify_test_sends_on_each_channel_the_user_has_on_and_says_how_it_went(
         controller.stop()  # the relay goes away: the answer says so, and the command is not "ok"
         code, answer = _ask(env, tmp_path, "notify test")
         assert code == 1 and answer["data"]["sent"]["slack"] == "ok"
-        assert answer["data"]["sent"]["email"].startswith("error: ")
-        assert "tried again" in answer["data"]["sent"]["email"]
+        assert answer["data"]["sent"]["email"] == "error"  # DESIGN §5: ok | error
+        assert "tried again" in answer["data"]["details"]["email"] and "tried again" in answer["text"]
 
         _ask(env, tmp_path, "notify all off")
         code, answer = _ask(env, tmp_path, "notify test")
