@@ -80,6 +80,18 @@ def policy_level(session: Session) -> RiskLevel:
 _POLICY = select(CompliancePolicy.noncompliant_at).where(CompliancePolicy.id == 1)
 
 
+def disconnected_days(session: Session) -> int:
+    """The disconnected threshold, read like `policy_level` (status quotes it for every disconnected
+    device). It reads what is flushed: after changing `enrollment_settings(…)`, flush first."""
+    days = session.connection().execute(_DISCONNECTED_DAYS).scalar_one_or_none()
+    if days is None:
+        raise LookupError("EnrollmentSettings row missing: run `mesbot db upgrade`")
+    return int(days)
+
+
+_DISCONNECTED_DAYS = select(EnrollmentSettings.disconnected_days).where(EnrollmentSettings.id == 1)
+
+
 def risk_levels(session: Session) -> dict[str, RiskLevel]:
     """Every classification's current risk level."""
     rows = session.exec(select(Classification.name, Classification.risk)).all()
