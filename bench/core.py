@@ -260,7 +260,9 @@ def print_report(store: Store, args: argparse.Namespace, rows: list[Row]) -> Non
         f"\nMachine: {os.cpu_count()} cores ({platform.machine()}, {platform.system()}), "
         f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}; "
         f"store: {store_size(store, args)}. In process through `Console.run` as {ADMIN}; "
-        "warm-up calls before each row; p50/p99 by nearest rank."
+        "warm-up calls before each row; p50/p99 by nearest rank. Load average at the end: "
+        + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        + " (other processes inflate p99)."
     )
 
 

@@ -278,7 +278,9 @@ def main() -> None:
         )
     print(
         f"\nmachine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}; "
-        "client: httpx, one request at a time over loopback, round-robin across servers"
+        "client: httpx, one request at a time over loopback, round-robin across servers; load average "
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())} at the end (load over the core count inflates "
+        "the server doing more work per request most)"
     )
 
 

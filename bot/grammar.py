@@ -4,6 +4,7 @@ One parser for every front end (Slack, `mesbot ask`, `mesbot shell`).
 """
 
 from collections.abc import Callable
+from functools import lru_cache
 
 from bot import commands as c
 from bot.tokens import split
@@ -32,6 +33,9 @@ USAGE = {
 AUDIT_MAX = 200
 
 
+# A Slack command is parsed three times on its way (is it a change to key once? a read to run on the
+# event loop? then to run it); commands are frozen, so the same text can share one.
+@lru_cache(maxsize=256)
 def parse(text: str) -> c.Command:
     words = split(text)
     if not words:

@@ -9,13 +9,14 @@ deleted devices are outside compliance (`not enrolled`) and are not counted.
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from integration import tenant
 from integration.levels import RiskLevel
-from storage.models import Device, DeviceTally, DirectoryGroup, OpenThreatTally
+from storage.models import DeviceTally, DirectoryGroup, OpenThreatTally
 from storage.models.tally import EVERY_DEVICE
 from storage.states import ActivationStatus, ProtectionStatus
 
@@ -39,7 +40,17 @@ def hot_classifications(levels: Mapping[str, RiskLevel], policy: RiskLevel) -> s
     }
 
 
-def device_compliance(device: Device, open_risks: Iterable[RiskLevel], policy: RiskLevel) -> Compliance:
+class DeviceStates(Protocol):
+    """A device's states (a `Device`, or the columns `integration.devices` reads of one)."""
+
+    @property
+    def activation_status(self) -> ActivationStatus: ...
+
+    @property
+    def protection_status(self) -> ProtectionStatus: ...
+
+
+def device_compliance(device: DeviceStates, open_risks: Iterable[RiskLevel], policy: RiskLevel) -> Compliance:
     if device.activation_status == ActivationStatus.PENDING:
         return Compliance.PENDING
     if device.activation_status != ActivationStatus.ACTIVATED:

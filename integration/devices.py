@@ -2,9 +2,11 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, case, func
+from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
 from sqlmodel import Session, col, select
 
 from integration.compliance import Compliance, device_compliance
@@ -20,7 +22,7 @@ from storage.models import (
     Threat,
 )
 from storage.models.tally import EVERY_DEVICE
-from storage.states import ActivationStatus, ProtectionStatus, SecurityStatus, ThreatStatus
+from storage.states import ActivationStatus, Platform, ProtectionStatus, SecurityStatus, ThreatStatus
 
 # Which devices a state name in `enrollment pending|disconnected` selects (any protection when None).
 STATES: dict[str, tuple[ActivationStatus, ProtectionStatus | None]] = {
@@ -38,15 +40,39 @@ def in_state(state: str, table: type[Device] | type[DeviceTally] = Device) -> Co
     return and_(*clauses)
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceFacts:
+    """The columns of a `Device` that status shows and compliance needs: read as a row, because
+    loading `Device` entities cost more than the query itself (and Slack's ack waits for it)."""
+
+    id: str
+    name: str | None
+    owner_email: str
+    platform: Platform
+    activation_status: ActivationStatus
+    protection_status: ProtectionStatus
+    checkin_time: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ThreatFacts:
+    """The columns of an open `Threat` that status shows."""
+
+    id: str
+    classification: str
+    detected_at: datetime
+    app_name: str | None
+
+
 @dataclass(frozen=True)
 class OpenThreat:
-    threat: Threat
+    threat: ThreatFacts
     risk: RiskLevel  # the classification's current level, not what the source reported
 
 
 @dataclass(frozen=True)
 class DeviceStatus:
-    device: Device
+    device: DeviceFacts
     compliance: Compliance
     security: SecurityStatus  # from the open threats at current risk levels
     open_threats: list[OpenThreat]
@@ -92,10 +118,23 @@ def _owner_in(group: DirectoryGroup, *, walk: bool) -> ColumnElement[bool]:
     return col(Device.owner_email).in_(members)
 
 
+_DEVICE_FACTS = (
+    col(Device.id),
+    col(Device.name),
+    col(Device.owner_email),
+    col(Device.platform),
+    col(Device.activation_status),
+    col(Device.protection_status),
+    col(Device.checkin_time),
+)
+_THREAT_FACTS = (col(Threat.id), col(Threat.classification), col(Threat.detected_at), col(Threat.app_name))
+
+
 def _with_open_threats(which: ColumnElement[bool]) -> Any:
     open_threat = and_(col(Threat.device_id) == Device.id, col(Threat.status) == ThreatStatus.OPEN)
     return (
-        select(Device, Threat, Classification.risk)
+        sa_select(*_DEVICE_FACTS, *_THREAT_FACTS, col(Classification.risk))
+        .select_from(Device)
         .outerjoin(Threat, open_threat)
         .outerjoin(Classification, col(Classification.name) == Threat.classification)
         .where(which)
@@ -110,20 +149,29 @@ _BY_ID = _with_open_threats(col(Device.id) == bindparam("key"))
 
 def load(session: Session, which: ColumnElement[bool], policy: RiskLevel) -> list[DeviceStatus]:
     """Devices matching `which` with their open threats (each at its classification's current
-    level) and compliance under `policy`: one indexed query."""
-    return _statuses(session.exec(_with_open_threats(which)).all(), policy)
+    level) and compliance under `policy`: one indexed query. It runs on the session's connection
+    (a Core statement needs none of the ORM's per-execution work), so it sees what was flushed, not
+    objects merely added to the session."""
+    return _statuses(session.connection().execute(_with_open_threats(which)).all(), policy)
+
+
+_DEVICE_WIDTH, _THREAT_WIDTH = len(_DEVICE_FACTS), len(_THREAT_FACTS)
 
 
 def _statuses(rows: Iterable[Any], policy: RiskLevel) -> list[DeviceStatus]:
-    found: dict[str, tuple[Device, list[OpenThreat]]] = {}
-    for device, threat, risk in rows:
-        _, open_threats = found.setdefault(device.id, (device, []))
-        if threat is not None:
-            open_threats.append(OpenThreat(threat, RiskLevel(risk) if risk else RiskLevel.NONE))
+    found: dict[str, tuple[DeviceFacts, list[OpenThreat]]] = {}
+    for row in rows:
+        device_id = row[0]
+        if device_id not in found:
+            found[device_id] = (DeviceFacts(*row[:_DEVICE_WIDTH]), [])
+        threat, risk = row[_DEVICE_WIDTH : _DEVICE_WIDTH + _THREAT_WIDTH], row[-1]
+        if threat[0] is not None:
+            level = RiskLevel(risk) if risk else RiskLevel.NONE
+            found[device_id][1].append(OpenThreat(ThreatFacts(*threat), level))
     return [_status(device, open_threats, policy) for device, open_threats in found.values()]
 
 
-def _status(device: Device, open_threats: list[OpenThreat], policy: RiskLevel) -> DeviceStatus:
+def _status(device: DeviceFacts, open_threats: list[OpenThreat], policy: RiskLevel) -> DeviceStatus:
     risks = [t.risk for t in open_threats]
     top = max(risks, key=lambda level: level.rank, default=RiskLevel.NONE)
     return DeviceStatus(
@@ -135,12 +183,13 @@ def _status(device: Device, open_threats: list[OpenThreat], policy: RiskLevel) -
 
 
 def by_owner(session: Session, email: str, policy: RiskLevel) -> list[DeviceStatus]:
-    rows = session.execute(_BY_OWNER, {"key": email.strip().lower()}).all()
+    rows = session.connection().execute(_BY_OWNER, {"key": email.strip().lower()}).all()
     return _statuses(rows, policy)
 
 
 def by_id(session: Session, device_id: str, policy: RiskLevel) -> DeviceStatus | None:
-    found = _statuses(session.execute(_BY_ID, {"key": device_id.strip().lower()}).all(), policy)
+    rows = session.connection().execute(_BY_ID, {"key": device_id.strip().lower()}).all()
+    found = _statuses(rows, policy)
     return found[0] if found else None
 
 

@@ -68,15 +68,28 @@ def enrollment_settings(session: Session) -> EnrollmentSettings:
 
 
 def policy_level(session: Session) -> RiskLevel:
-    # A one-column read, built once: most commands need it, and loading the row as an object (the
-    # identity map keeps it only weakly) costs three times as much.
-    level = session.execute(_POLICY).scalar_one_or_none()
+    # A one-column read, built once, on the session's connection: most commands need it, and loading
+    # the row as an object (the identity map keeps it only weakly) costs five times as much. Every
+    # change to the policy is an UPDATE statement, so there is never an unflushed one to miss.
+    level = session.connection().execute(_POLICY).scalar_one_or_none()
     if level is None:
         raise LookupError("CompliancePolicy row missing: run `mesbot db upgrade`")
     return RiskLevel(level)
 
 
 _POLICY = select(CompliancePolicy.noncompliant_at).where(CompliancePolicy.id == 1)
+
+
+def disconnected_days(session: Session) -> int:
+    """The disconnected threshold, read like `policy_level` (status quotes it for every disconnected
+    device). It reads what is flushed: after changing `enrollment_settings(…)`, flush first."""
+    days = session.connection().execute(_DISCONNECTED_DAYS).scalar_one_or_none()
+    if days is None:
+        raise LookupError("EnrollmentSettings row missing: run `mesbot db upgrade`")
+    return int(days)
+
+
+_DISCONNECTED_DAYS = select(EnrollmentSettings.disconnected_days).where(EnrollmentSettings.id == 1)
 
 
 def risk_levels(session: Session) -> dict[str, RiskLevel]:

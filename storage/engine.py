@@ -116,5 +116,11 @@ def _sqlite_on_connect(busy_timeout_ms: int) -> Any:
 
 
 def _sqlite_on_begin(connection: Any) -> None:
-    immediate = connection.get_execution_options().get("mesbot_write", False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    if connection.get_execution_options().get("mesbot_write", False):
+        # Through SQLAlchemy: waiting out the busy timeout raises a DBAPIError that becomes StoreBusy.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        # A deferred BEGIN takes no lock and reads nothing, so it cannot fail with a store fault;
+        # sent straight to the driver it costs ~2 µs instead of ~35 µs, once per read (every Slack
+        # read pays it before its ack).
+        connection.connection.driver_connection.execute("BEGIN")

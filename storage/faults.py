@@ -4,11 +4,11 @@ what to do. `mesbot` prints that message as is, so it is at most two lines: what
 
 import os
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from alembic.util import CommandError
 from sqlalchemy import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
@@ -89,17 +89,25 @@ def translated(url: str) -> Iterator[None]:
     (a constraint violation, a bug) passes through unchanged."""
     try:
         yield
-    except (DBAPIError, CommandError) as error:
+    except Exception as error:
         fault = store_fault(error, url)
         if fault is None:
             raise
         raise fault from error
 
 
+def _is_alembic_command_error(error: Exception) -> bool:
+    # Only `db upgrade` and `demo seed` load Alembic (storage.migrate), and importing it for this
+    # check alone cost every `mesbot ask` about 0.1 s of start-up (it pulls in Mako and Pygments).
+    # Not loaded means nothing could have raised its CommandError.
+    exc = sys.modules.get("alembic.util.exc")
+    return exc is not None and isinstance(error, exc.CommandError)
+
+
 def store_fault(error: Exception, url: str) -> StoreError | None:
     """The StoreError for `error` raised on the store at `url`; None when it is no store fault."""
     shown = f"`{masked(url)}`"
-    if isinstance(error, CommandError):
+    if _is_alembic_command_error(error):
         unknown = _UNKNOWN_REVISION.search(str(error))
         return too_new(url, unknown.group(1)) if unknown else None
     if not isinstance(error, DBAPIError):

@@ -51,7 +51,7 @@ def handle(command: Enrollment, request: Request) -> Reply:
 
 
 def show_settings(command: EnrollmentSettingsShow, request: Request) -> Reply:
-    days = tenant.enrollment_settings(request.session).disconnected_days
+    days = tenant.disconnected_days(request.session)
     return Reply(
         ok=True,
         text=f"Devices are marked disconnected (and noncompliant) after {days} days without a check-in.",

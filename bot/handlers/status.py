@@ -30,7 +30,7 @@ def handle(command: Status, request: Request) -> Reply:
         found, subject = [one], ""
     # the threshold is only quoted for a disconnected device: skip the query otherwise
     disconnected = any(s.device.protection_status == ProtectionStatus.DISCONNECTED for s in found)
-    days = tenant.enrollment_settings(session).disconnected_days if disconnected else 0
+    days = tenant.disconnected_days(session) if disconnected else 0
     rows = [_device_data(status, devices.reason(status, policy, days)) for status in found]
     if not found:
         text = (

@@ -4,10 +4,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -62,7 +62,7 @@ def create_app(settings: Settings, services: SlackServices) -> AsyncApp:
         # Only app_home_opened is subscribed; there are no own messages to ignore.
         ignoring_self_events_enabled=False,
     )
-    app.middleware(_dedupe_events(services))
+    app.middleware(EventsOnce(services))
     commands.register(app, services)
     actions.register(app, services)
     alert_actions.register(app, services)
@@ -75,15 +75,22 @@ def create_app(settings: Settings, services: SlackServices) -> AsyncApp:
     return app
 
 
-def _dedupe_events(services: SlackServices) -> Callable[..., Awaitable[Any]]:
-    """Events API retries (`X-Slack-Retry-Num`) carry the same `event_id`: handle each once."""
+class EventsOnce(AsyncMiddleware):
+    """Events API retries (`X-Slack-Retry-Num`) carry the same `event_id`: handle each once.
 
-    async def dedupe(body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
+    A middleware class rather than a function: Bolt builds some thirty keyword arguments for a
+    function middleware on every request, slash commands included, before it can pass them on."""
+
+    def __init__(self, services: SlackServices) -> None:
+        self.services = services
+
+    async def async_process(
+        self, *, req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[BoltResponse]]
+    ) -> BoltResponse | None:
+        body = req.body
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if isinstance(event_id, str):
-            store, now = services.console.store, services.console.clock.now()
+            store, now = self.services.console.store, self.services.console.clock.now()
             if not await asyncio.to_thread(claims.claim, store, f"event:{event_id}", now):
                 return BoltResponse(status=200, body="")
         return await next()
-
-    return dedupe

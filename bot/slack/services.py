@@ -37,6 +37,9 @@ class SlackServices:
     inline_budget: float = 2.0
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
+    def __post_init__(self) -> None:
+        self._api_origin = _origin(self.settings.slack_api_url)  # checked against every response_url
+
     async def run(self, email: str, text: str, *, once: str | None = None, zone: str | None = None) -> Reply:
         """Run a command and count it. The store is synchronous: a read on SQLite runs right here on
         the event loop (a few indexed rows, under a millisecond; no lock to wait for in WAL mode),
@@ -80,7 +83,7 @@ class SlackServices:
         host and port of MESBOT_SLACK_API_URL (tests, staging). A payload must not make mesbot post
         wherever it names; anything else is logged once here and not posted to."""
         origin = _origin(response_url)
-        if origin is not None and origin in (SLACK_HOOKS, _origin(self.settings.slack_api_url)):
+        if origin is not None and origin in (SLACK_HOOKS, self._api_origin):
             return True
         log.warning("not posting to a response_url outside Slack: %.100r", response_url)
         return False
