@@ -134,11 +134,45 @@ class Deliverer:
         for row, out in claimed:
             if out is not None:
                 by_channel.setdefault(out.channel, []).append((row, out))
-        for name, items in by_channel.items():
-            outcomes = await self._send_on(name, [out for _, out in items])
-            results.extend((row, outcome) for (row, _), outcome in zip(items, outcomes, strict=True))
+        sending = asyncio.Event()
+        keeper = asyncio.create_task(self._keep_claims([row for row, _ in claimed], sending))  # noqa: RUF006  (awaited below)
+        try:
+            for name, items in by_channel.items():
+                outcomes = await self._send_on(name, [out for _, out in items])
+                results.extend((row, outcome) for (row, _), outcome in zip(items, outcomes, strict=True))
+        finally:
+            sending.set()
+            await keeper  # its last renewal is written before the marks read the claims
         await asyncio.to_thread(self._mark, results, done)
         return results
+
+    async def _keep_claims(self, rows: list[OutboxMessage], done: asyncio.Event) -> None:
+        """Renew the claims every third of the lease while the batch is being sent: a slow relay or a
+        long Retry-After must not let another worker take rows this one is still sending."""
+        interval = self.lease.total_seconds() / 3
+        while True:
+            try:
+                await asyncio.wait_for(done.wait(), interval)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await asyncio.to_thread(self._renew, rows)
+            except Exception:  # a busy store: the claims may lapse, and mark will notice
+                log.warning("outbox claims not renewed", exc_info=True)
+
+    def _renew(self, rows: list[OutboxMessage]) -> None:
+        now = self.clock.now()
+        with self.store.write() as session:
+            renewed = [
+                row
+                for row in rows
+                if row.id is not None
+                and row.claimed_at is not None
+                and outbox.renew(session, row.id, row.claimed_at, now)
+            ]
+        for row in renewed:  # only after the commit: the stamps are the claims
+            row.claimed_at = now
 
     async def _send_on(self, name: str, messages: list[Outgoing]) -> list[Outcome]:
         channel = self.channels.get(name)

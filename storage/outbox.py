@@ -149,6 +149,20 @@ def mark(
     return _count(session.execute(query)) > 0
 
 
+def renew(session: Session, row_id: int, claimed_at: datetime, now: datetime) -> bool:
+    """Extend a claim that is still ours (a batch that takes longer than a lease keeps its rows)."""
+    query = (
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id) == row_id,
+            col(OutboxMessage.state) == OutboxState.CLAIMED,
+            col(OutboxMessage.claimed_at) == claimed_at,
+        )
+        .values(claimed_at=now)
+    )
+    return _count(session.execute(query)) > 0
+
+
 def expire(session: Session, now: datetime) -> int:
     """Unsent rows past their TTL become `expired` (the digest counts them) instead of being sent late."""
     query = (

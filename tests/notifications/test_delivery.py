@@ -2,7 +2,7 @@
 
 import asyncio
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import col, select
@@ -197,3 +197,37 @@ def test_an_unconfigured_channel_fails_its_rows_with_the_reason(demo_store: Stor
         row = session.exec(select(OutboxMessage).where(OutboxMessage.channel == missing)).one()
     assert row.state == OutboxState.FAILED and row.last_error is not None
     assert row.last_error.startswith("Slack is not configured" if missing == "slack" else "the email channel")
+
+
+def test_a_batch_slower_than_the_lease_keeps_its_claims_so_no_second_worker_sends_them(
+    demo_store: Store,
+) -> None:
+    from integration.clock import SystemClock
+
+    new_threat(demo_store, count=4)
+
+    class Slow(FakeChannel):
+        async def send(self, messages: Sequence[Outgoing]) -> list[Outcome]:
+            await asyncio.sleep(0.3 * len(messages))  # 1.2 s for the batch: two leases
+            return await super().send(messages)
+
+    email, other_email = Slow("email"), FakeChannel("email")
+    lease = timedelta(seconds=0.6)
+    first = Deliverer(demo_store, {"email": email, "slack": FakeChannel("slack")}, SystemClock(), lease=lease)
+    second = Deliverer(
+        demo_store, {"email": other_email, "slack": FakeChannel("slack")}, SystemClock(), lease=lease
+    )
+
+    async def both() -> None:
+        with demo_store.write() as session:  # the rows were queued at NOW: due, and not expired yet
+            for row in session.exec(select(OutboxMessage)).all():
+                row.available_at, row.expires_at = datetime.now(UTC), datetime.now(UTC) + timedelta(hours=1)
+                session.add(row)
+        busy = asyncio.create_task(first.deliver_once())
+        await asyncio.sleep(0.9)  # past the first lease
+        await second.deliver_once()
+        await busy
+
+    asyncio.run(both())
+    assert len(email.sent) == 4 and other_email.sent == []
+    assert {s for c, s in states(demo_store) if c == "email"} == {OutboxState.SENT}
