@@ -15,6 +15,7 @@ from storage.models import ComplianceFlip, ConnectorError, DirectoryUser, Outbox
 from storage.states import OutboxState
 
 LAST_DIGEST = "digest-until"
+LAST_PERIOD = "digest-period"
 FIRST_LOOKBACK = timedelta(days=1)
 DIGEST_TTL = timedelta(days=1)
 MAX_LINES = 50
@@ -114,13 +115,20 @@ def _failures(session: Session, start: datetime, until: datetime) -> list[dict[s
     ]
 
 
-def queue(session: Session, now: datetime, oncall_channel: str | None) -> str:
-    """Collect the digest since the last one and queue it; the next one starts here either way."""
+def queue(session: Session, now: datetime, oncall_channel: str | None, *, period: str | None = None) -> str:
+    """Collect the digest since the last one and queue it; the next one starts here either way.
+    `period` names the schedule's slot in its own time zone (`2026-10-25 02:30`): a slot that comes
+    twice (the hour autumn repeats) gets one digest."""
     start = since(session, now)
     if now <= start:
         return "nothing to digest (the last digest covers this time)"
+    last_period = session.get(StoredValue, LAST_PERIOD)
+    if period is not None and last_period is not None and last_period.value == period:
+        return f"the digest for {period} was already sent (a wall-clock time that came twice)"
     facts = collect(session, start, now)
     session.merge(StoredValue(name=LAST_DIGEST, value=now.isoformat()))
+    if period is not None:
+        session.merge(StoredValue(name=LAST_PERIOD, value=period))
     if facts is None:
         return f"nothing happened since {stamp(start)}: no digest sent"
     targets = [(MAILTO + address, "email")] if (address := tenant.connector(session).error_email) else []

@@ -126,8 +126,10 @@ async def deliver(deps: Deps, now: datetime) -> str:
 
 
 async def error_digest(deps: Deps, now: datetime) -> str:
+    zone = digest_trigger(deps.settings.digest_cron).timezone
+    period = now.astimezone(zone).strftime("%Y-%m-%d %H:%M")  # the slot, as the schedule reads it
     return await _in_transaction(
-        deps, lambda session: digest.queue(session, now, deps.settings.oncall_channel)
+        deps, lambda session: digest.queue(session, now, deps.settings.oncall_channel, period=period)
     )
 
 

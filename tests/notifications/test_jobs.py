@@ -203,3 +203,19 @@ def test_jobs_list_shows_a_zoned_digest_in_utc_and_jobs_never_run_as_due_now(dem
     rows = {line.split()[0]: line for line in table[1:]}
     assert "2026-11-26 23:00:00" in rows["error-digest"]  # 08:00 in Tokyo
     assert "2026-11-26 12:00:00" in rows["heartbeat"] and "never run" in rows["heartbeat"]
+
+
+def test_a_zoned_daily_digest_in_autumns_repeated_hour_is_sent_once(demo_store: Store) -> None:
+    from datetime import UTC, datetime
+
+    with demo_store.write() as session:  # something to report
+        connector.set_sync(
+            session, "device", False, actor=ADMIN, at=datetime(2026, 10, 24, 12, 0, tzinfo=UTC)
+        )
+    clock = FixedClock(datetime(2026, 10, 25, 0, 30, tzinfo=UTC))  # 02:30 CEST
+    deps = make_deps(demo_store, clock, MESBOT_DIGEST_CRON="30 2 * * * Europe/Stockholm")
+    assert "queued" in run(deps, "error-digest").detail
+    clock.at = datetime(2026, 10, 25, 1, 30, tzinfo=UTC)  # 02:30 CET: the same wall-clock slot again
+    assert "already sent" in run(deps, "error-digest").detail
+    clock.at = datetime(2026, 10, 26, 1, 30, tzinfo=UTC)  # the next day's 02:30
+    assert "queued" in run(deps, "error-digest").detail
