@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from sqlmodel import Session
 
-from integration import alerts
+from integration import alerts, tenant
 from integration.clock import Clock
 from integration.messages import MAILTO, SLACK_CHANNEL
 from notifications.outcome import Failed, Outcome, Retry, Sent
@@ -251,6 +251,8 @@ def _outgoing(session: Session, row: OutboxMessage) -> Outgoing | None:
     user_id = address = slack_channel = display_name = None
     if row.recipient_id.startswith(MAILTO):
         address = row.recipient_id.removeprefix(MAILTO)
+        if address != tenant.connector(session).error_email:
+            return None  # the error-report address changed since: the old one is not told any more
     elif row.recipient_id.startswith(SLACK_CHANNEL):
         slack_channel = row.recipient_id.removeprefix(SLACK_CHANNEL)
     else:

@@ -231,3 +231,14 @@ def test_a_batch_slower_than_the_lease_keeps_its_claims_so_no_second_worker_send
     asyncio.run(both())
     assert len(email.sent) == 4 and other_email.sent == []
     assert {s for c, s in states(demo_store) if c == "email"} == {OutboxState.SENT}
+
+
+def test_a_notice_for_an_error_address_that_changed_meanwhile_is_not_sent(demo_store: Store) -> None:
+    from integration import connector
+
+    with demo_store.write() as session:
+        connector.set_sync(session, "device", False, actor=ADMIN, at=NOW)  # a new error: a notice
+        connector.set_field(session, "error_email", "oncall@contoso.example", actor=ADMIN, at=NOW)
+    email = FakeChannel("email")
+    done = asyncio.run(deliver(demo_store, FixedClock(NOW), email=email).deliver_once())
+    assert email.sent == [] and done.withdrawn == 1
