@@ -280,3 +280,92 @@ def test_an_alert_for_a_summary_already_sent_starts_a_new_one(demo_store: Store)
             session, [opened(clean_device(session).id, "OUT_OF_DATE_OS", at=night)], now=night
         )
     assert applied.alerts == 1
+
+
+def test_a_device_report_changes_only_what_it_names_and_a_new_one_gets_defaults(demo_store: Store) -> None:
+    from storage.states import SecurityStatus
+
+    with demo_store.write() as session:
+        known = clean_device(session)
+        known_id, before = known.id, (known.name, known.platform, known.os_version, known.checkin_time)
+    later, earlier = NOW + timedelta(minutes=5), NOW - timedelta(days=400)
+    reports = [
+        DeviceReport(id=known_id, os_version="17.1"),
+        DeviceReport(id=known_id, checkin_time=earlier),  # older than what is known: ignored
+        DeviceReport(
+            id="fresh",
+            owner_email=" Bo@Contoso.Example ",
+            platform=Platform.ANDROID,
+            activation_status=ActivationStatus.PENDING,
+        ),
+        DeviceReport(id="half", owner_email="x@contoso.example"),  # new, but no platform or state
+    ]
+    with demo_store.write() as session:
+        applied = sync.apply(session, reports, now=later)
+    assert (applied.devices_added, applied.devices_changed) == (1, 1)
+    assert applied.skipped == ["device half: new, but the report lacks platform, activation_status"]
+    with demo_store.read() as session:
+        same = session.get(Device, known_id)
+        fresh = session.get(Device, "fresh")
+        assert same is not None and fresh is not None and session.get(Device, "half") is None
+        assert (same.name, same.platform, same.os_version, same.checkin_time) == (
+            *before[:2],
+            "17.1",
+            before[3],
+        )
+        assert (fresh.owner_email, fresh.protection_status, fresh.security_status, fresh.enrolled_at) == (
+            "bo@contoso.example",
+            ProtectionStatus.PROTECTED,
+            SecurityStatus.SECURE,
+            later,
+        )
+
+
+def test_a_storm_summary_names_its_window_and_at_most_ten_devices_once_each(demo_store: Store) -> None:
+    policy = AlertPolicy(storm_threshold=1, storm_window=timedelta(minutes=10))
+    at = NOW + timedelta(minutes=3)
+    with demo_store.write() as session:
+        devices = list(
+            session.exec(
+                select(Device.id)
+                .where(
+                    Device.activation_status == ActivationStatus.ACTIVATED, Device.open_classifications == 0
+                )
+                .order_by(col(Device.id))
+                .limit(12)
+            ).all()
+        )
+        threats = [opened(devices[0])] + [opened(d) for d in [devices[1], devices[1], *devices[2:]]]
+        for threat in threats:
+            sync.apply(session, [threat], now=at, policy=policy)
+    storm = next(r for r in rows(demo_store) if r.channel == "email" and r.payload["kind"] == "storm")
+    assert storm.payload["count"] == len(threats) - 1
+    assert storm.payload["devices"] == [devices[1], *devices[2:11]]  # ten, the repeat counted once
+    assert (storm.payload["window_start"], storm.payload["window_end"]) == (
+        "2026-11-26T12:00:00Z",
+        "2026-11-26T12:10:00Z",
+    )
+    assert storm.payload["classification"] == "TROJAN" and storm.payload["risk"] == "high"
+
+
+def _t(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("quiet", "at", "ends"),
+    [
+        (("09:00", "17:00", "UTC"), _t(26, 12), _t(26, 17)),
+        (("09:00", "17:00", "UTC"), _t(26, 17), None),  # the end is not inside
+        (("09:00", "17:00", "UTC"), _t(26, 8, 59), None),
+        (("22:00", "07:00", "UTC"), _t(27, 3), _t(27, 7)),
+        (("22:00", "07:00", "UTC"), _t(26, 21, 59), None),
+        (("22:00", "07:00", "Nowhere/Atlantis"), _t(26, 23), _t(27, 7)),  # an unknown zone reads as UTC
+        (("22:00", "22:00", "UTC"), _t(26, 22), None),
+        (None, _t(26, 23), None),
+    ],
+)
+def test_quiet_hours_windows(quiet: tuple[str, str, str] | None, at: datetime, ends: datetime | None) -> None:
+    from integration.alerts import quiet_until
+
+    assert quiet_until(quiet, at) == ends
