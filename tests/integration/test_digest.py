@@ -1,7 +1,9 @@
 """What the on-call digest lists (DESIGN §8), on a hand-built tenant whose answers are known exactly."""
 
+from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from sqlmodel import Session
 
 from integration import connector_errors, digest
@@ -112,3 +114,53 @@ def test_nothing_to_report_is_no_digest(store: Store) -> None:
         device(session, checkin=UNTIL - timedelta(hours=1))
     with store.read() as session:
         assert digest.collect(session, START, UNTIL) is None
+
+
+def test_what_happens_exactly_when_a_period_starts_belongs_to_it(store: Store) -> None:
+    with store.write() as session:
+        session.add(DirectoryUser(id="u-1", email="ann@contoso.example", display_name="Ann"))
+        connector_errors.record(session, "new", "Starts now", START)
+        connector_errors.record(session, "gone", "Ends now", START - timedelta(days=1))
+        connector_errors.resolve(session, "gone", START)
+        session.add(ComplianceFlip(at=START, device_id="d1", owner_email="a@x", became="noncompliant"))
+        outbox_row(session, 1, "u-1", OutboxState.FAILED, claimed_at=START, last_error="550")
+        outbox_row(session, 2, "u-1", OutboxState.EXPIRED, expires_at=START)
+    with store.read() as session:
+        facts = digest.collect(session, START, UNTIL)
+    assert facts is not None
+    assert [e["fingerprint"] for e in facts["new_errors"]] == ["new"] and facts["ongoing_errors"] == []
+    assert [e["fingerprint"] for e in facts["resolved_errors"]] == ["gone"]
+    assert [f["device_id"] for f in facts["compliance_flips"]] == ["d1"]
+    assert [f["reason"] for f in facts["delivery_failures"]] == ["550"] and facts["expired"] == 1
+
+
+def _only_a_flip(session: Session) -> None:
+    session.add(ComplianceFlip(at=START, device_id="d1", owner_email="a@x", became="compliant"))
+
+
+def _only_a_failure(session: Session) -> None:
+    outbox_row(session, 1, "u-x", OutboxState.FAILED, last_error="550")
+
+
+def _only_an_expiry(session: Session) -> None:
+    outbox_row(session, 1, "u-x", OutboxState.EXPIRED, expires_at=START + timedelta(minutes=1))
+
+
+def _only_a_resolution(session: Session) -> None:
+    connector_errors.record(session, "gone", "Fixed", START - timedelta(days=1))
+    connector_errors.resolve(session, "gone", START + timedelta(minutes=1))
+
+
+def _only_a_device_going_quiet(session: Session) -> None:
+    device(session, checkin=UNTIL - timedelta(days=29, hours=1))
+
+
+@pytest.mark.parametrize(
+    "happened",
+    [_only_a_flip, _only_a_failure, _only_an_expiry, _only_a_resolution, _only_a_device_going_quiet],
+)
+def test_any_one_section_alone_makes_a_digest(store: Store, happened: Callable[[Session], None]) -> None:
+    with store.write() as session:
+        happened(session)
+    with store.read() as session:
+        assert digest.collect(session, START, UNTIL) is not None

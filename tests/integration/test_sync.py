@@ -77,9 +77,19 @@ def test_a_new_high_threat_queues_one_row_per_channel_for_the_opted_in_admin(dem
         (admin, "email", "threat-high"),
         (admin, "slack", "threat-high"),
     ]
-    payload = queued[0].payload
-    assert payload["kind"] == "threat" and payload["threat_id"] == threat.id
-    assert payload["device_id"] == device.id and payload["risk"] == "high" and payload["app_name"] == "Evil"
+    assert queued[0].payload == {
+        "kind": "threat",
+        "threat_id": threat.id,
+        "device_id": device.id,
+        "device_name": device.name,
+        "owner_email": device.owner_email,
+        "platform": device.platform.value,
+        "classification": "TROJAN",
+        "category": "app",
+        "risk": "high",
+        "app_name": "Evil",
+        "detected_at": "2026-11-26T12:00:00Z",
+    }
     assert all(r.idempotency_key.startswith(f"threat:{threat.id}@") for r in queued)
 
 
