@@ -7,11 +7,11 @@ compliance flips for the digest, and the source's cursor — so a crash keeps al
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from integration import alerts, compliance, enrollment, tenant
 from integration.alerts import AlertPolicy
@@ -54,7 +54,7 @@ class ThreatReport:
     """A threat as the source now sees it: new, or the same id with a new status."""
 
     id: str
-    device_id: str
+    device_id: str  # "" when the source did not say (an update of a threat already stored)
     status: ThreatStatus
     classification: str  # Lookout's enum name
     risk: RiskLevel  # the severity the source reported
@@ -104,8 +104,8 @@ def apply(
     became OPEN, the compliance flips they caused and the source's cursor."""
     applied = Applied()
     devices = [e for e in events if isinstance(e, DeviceReport)]
-    threats = [e for e in events if isinstance(e, ThreatReport)]
-    touched = {d.id for d in devices} | {t.device_id for t in threats}
+    threats = _with_devices(session, [e for e in events if isinstance(e, ThreatReport)])
+    touched = {d.id for d in devices} | {t.device_id for t in threats if t.device_id}
     hot = compliance.hot_bits(
         tenant.classification_bits(session), tenant.risk_levels(session), tenant.policy_level(session)
     )
@@ -168,9 +168,12 @@ def _apply_threat(
     applied: Applied,
     opened: list[tuple[str, Threat, Device]],
 ) -> None:
-    device = session.get(Device, report.device_id)
+    device = session.get(Device, report.device_id) if report.device_id else None
     if device is None:
-        applied.skipped.append(f"threat {report.id}: device {report.device_id} is unknown")
+        unknown = (
+            f"device {report.device_id} is unknown" if report.device_id else "no device is named or known"
+        )
+        applied.skipped.append(f"threat {report.id}: {unknown}")
         return
     threat = session.get(Threat, report.id)
     was_open = threat is not None and threat.status == ThreatStatus.OPEN
@@ -189,6 +192,15 @@ def _apply_threat(
         applied.threats_opened.append(report.id)
     elif was_open and report.status != ThreatStatus.OPEN:
         applied.threats_closed += 1
+
+
+def _with_devices(session: Session, threats: list[ThreatReport]) -> list[ThreatReport]:
+    """Reports that name no device, completed with the device of the threat already stored."""
+    unnamed = [t.id for t in threats if not t.device_id]
+    if not unnamed:
+        return threats
+    known = dict(session.exec(select(Threat.id, Threat.device_id).where(col(Threat.id).in_(unnamed))).all())
+    return [t if t.device_id else replace(t, device_id=known.get(t.id, "")) for t in threats]
 
 
 def _compliance(session: Session, ids: set[str], hot: int) -> dict[str, tuple[Compliance, str]]:

@@ -31,6 +31,7 @@ class Scheduler:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
         )
         self._deliver_task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._heartbeat_minutes = 0
 
     @property
@@ -67,6 +68,7 @@ class Scheduler:
         return runs
 
     async def stop(self) -> None:
+        self._stopping = True  # a pass that swallowed the cancellation (jobs.run) ends the loop here
         if self.aps.running:
             self.aps.shutdown(wait=False)
         if self._deliver_task is not None:
@@ -76,7 +78,7 @@ class Scheduler:
 
     async def _deliver_forever(self) -> None:
         doorbell = self.deps.doorbell
-        while True:
+        while not self._stopping:
             rang = doorbell.is_set()
             doorbell.clear()
             try:

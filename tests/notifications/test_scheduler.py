@@ -119,7 +119,7 @@ def test_the_deliverer_outlives_a_failing_pass_and_a_stopped_one_shows_in_the_st
             alive = scheduler.state
             assert scheduler._deliver_task is not None
             scheduler._deliver_task.cancel()
-            await asyncio.sleep(0.01)
+            await asyncio.wait([scheduler._deliver_task], timeout=10)
             return alive, scheduler.state
         finally:
             await scheduler.stop()

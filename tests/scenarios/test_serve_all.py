@@ -109,9 +109,10 @@ def test_serve_delivers_a_demo_threat_as_mail_and_its_unsubscribe_link_works(tmp
         assert health["scheduler"] == "running" and health["jobs"]["deliver"]["last_outcome"] == "ok"
         assert health["jobs"]["deliver"]["last_success"].endswith("Z")
         jobs = _mesbot(env, tmp_path, "jobs", "list").stdout
-        assert (
-            "deliver" in jobs and "sent by email" in jobs and "never run" not in jobs.split("error-digest")[0]
-        )
+        deliver = next(line for line in jobs.splitlines() if line.startswith("deliver"))
+        assert " ok: " in deliver  # its last pass went well (what it did depends on the simulated tenant)
+        heartbeat = next(line for line in jobs.splitlines() if line.startswith("heartbeat"))
+        assert " ok: heartbeat recorded" in heartbeat  # the connector's jobs run at start
     finally:
         server.terminate()
         _, stderr = server.communicate(timeout=20)
