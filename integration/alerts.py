@@ -58,10 +58,6 @@ class Recipient:
     quiet: tuple[str, str, str] | None  # start, end, zone
 
 
-def stamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def facts(threat: Threat, device: Device, risk: RiskLevel) -> ThreatFacts:
     return {
         "threat_id": threat.id,
@@ -73,7 +69,7 @@ def facts(threat: Threat, device: Device, risk: RiskLevel) -> ThreatFacts:
         "category": CATALOGUE[threat.classification].category if threat.classification in CATALOGUE else "",
         "risk": risk.value,
         "app_name": threat.app_name,
-        "detected_at": stamp(threat.detected_at),
+        "detected_at": tenant.stamp(threat.detected_at),
     }
 
 
@@ -221,8 +217,8 @@ def _hold(
         if len(payload["alerts"]) < MAX_FOLDED_ITEMS:
             payload["alerts"] = [*payload["alerts"], alert]
 
-    first: CatchUp = {"kind": "catchup", "quiet_until": stamp(until), "count": 1, "alerts": [alert]}
-    key = f"catchup:{to.user_id}:{to.channel}:{stamp(until)}"
+    first: CatchUp = {"kind": "catchup", "quiet_until": tenant.stamp(until), "count": 1, "alerts": [alert]}
+    key = f"catchup:{to.user_id}:{to.channel}:{tenant.stamp(until)}"
     return _summarise(session, key, to, category, now, until, cast(dict[str, Any], first), add)
 
 
@@ -245,11 +241,11 @@ def _fold_into_storm(
         "classification": alert["classification"],
         "risk": alert["risk"],
         "count": 1,
-        "window_start": stamp(window_start),
-        "window_end": stamp(window_end),
+        "window_start": tenant.stamp(window_start),
+        "window_end": tenant.stamp(window_end),
         "devices": [alert["device_id"]],
     }
-    key = f"storm:{to.user_id}:{to.channel}:{alert['classification']}:{stamp(window_start)}"
+    key = f"storm:{to.user_id}:{to.channel}:{alert['classification']}:{tenant.stamp(window_start)}"
     return _summarise(session, key, to, category, now, window_end, cast(dict[str, Any], first), add)
 
 
@@ -282,7 +278,7 @@ def _summarise(
         # for it to commit, and a new read sees it), or by a summary already sent or being sent.
         row = outbox.pending(session, key)
         if row is None:
-            again = replace(message, key=f"{key}+{stamp(now)}")
+            again = replace(message, key=f"{key}+{tenant.stamp(now)}")
             return outbox.enqueue(session, [again], now)
     payload = dict(row.payload)
     payload["count"] += 1
@@ -327,7 +323,7 @@ def queue_test(session: Session, user_id: str, now: datetime) -> list[str]:
         .distinct()
     ).all()
     channels = sorted(set(on))
-    message: TestAlert = {"kind": "test", "requested_at": stamp(now)}
+    message: TestAlert = {"kind": "test", "requested_at": tenant.stamp(now)}
     outbox.enqueue(
         session,
         [

@@ -40,9 +40,9 @@ def _announce(session: Session, error: ConnectorError, now: datetime) -> None:
         "kind": "connector-error",
         "fingerprint": error.fingerprint,
         "message": error.message,
-        "first_seen": alerts.stamp(now),
+        "first_seen": tenant.stamp(now),
     }
-    event = hashlib.sha256(f"{error.fingerprint}@{alerts.stamp(now)}".encode()).hexdigest()[:16]
+    event = hashlib.sha256(f"{error.fingerprint}@{tenant.stamp(now)}".encode()).hexdigest()[:16]
     targets = [(MAILTO + address, "email")] if (address := tenant.connector(session).error_email) else []
     targets += [(r.user_id, r.channel) for r in alerts.recipients(session, "connector-errors")]
     alerts.queue_to(

@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from integration import connector_errors, enrollment, sync, tenant
-from integration.alerts import AlertPolicy, stamp
+from integration.alerts import AlertPolicy
 from integration.errors import NotFound
 from integration.sync import DeviceReport
+from integration.tenant import stamp
 from storage.models import Device, DirectoryGroup, DirectoryUser, EnrollmentGroup, GroupMembership
 from storage.states import ActivationStatus, Platform
 

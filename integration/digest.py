@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, func, select
 
 from integration import alerts, enrollment, tenant
-from integration.alerts import stamp
 from integration.messages import MAILTO, SLACK_CHANNEL, DigestFacts, ErrorLine
+from integration.tenant import stamp
 from storage.models import ComplianceFlip, ConnectorError, DirectoryUser, OutboxMessage, StoredValue
 from storage.states import OutboxState
 

@@ -1,7 +1,7 @@
 """The tenant's one-row settings and the classification catalogue in the store."""
 
 from datetime import datetime
-from typing import TypeVar
+from typing import TypeVar, overload
 
 from sqlmodel import Session, col, select
 
@@ -104,6 +104,12 @@ def classifications(session: Session) -> list[Classification]:
     return list(session.exec(query).all())
 
 
+@overload
+def stamp(when: datetime) -> str: ...
+@overload
+def stamp(when: None) -> None: ...
+@overload
+def stamp(when: datetime | None) -> str | None: ...
 def stamp(when: datetime | None) -> str | None:
-    """A timestamp as ISO 8601 UTC with a `Z`, the form used in replies and JSON."""
+    """A timestamp as ISO 8601 UTC with a `Z`, the form used in replies, JSON and outbox payloads."""
     return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else None

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Insert, and_, func, or_, true, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from storage.models import OutboxMessage
@@ -63,6 +62,9 @@ def enqueue(session: Session, messages: Sequence[NewMessage], now: datetime) -> 
 
 
 def _insert_new(session: Session) -> Insert:
+    # Imported here: the PostgreSQL dialect alone costs ~20 ms, and every `mesbot ask` imports this module.
+    from sqlalchemy.dialects import postgresql, sqlite
+
     table = OutboxMessage.__table__  # type: ignore[attr-defined]
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
