@@ -139,6 +139,16 @@ def mark(
     if state == OutboxState.PENDING:
         values["available_at"] = retry_at or now
         values["claimed_at"] = None
+    return _update_claim(session, row_id, claimed_at, values)
+
+
+def renew(session: Session, row_id: int, claimed_at: datetime, now: datetime) -> bool:
+    """Extend a claim that is still ours (a batch that takes longer than a lease keeps its rows)."""
+    return _update_claim(session, row_id, claimed_at, {"claimed_at": now})
+
+
+def _update_claim(session: Session, row_id: int, claimed_at: datetime, values: dict[str, Any]) -> bool:
+    """Change a claimed row only while `claimed_at` is still its claim stamp: the claim is ours."""
     query = (
         update(OutboxMessage)
         .where(
@@ -147,20 +157,6 @@ def mark(
             col(OutboxMessage.claimed_at) == claimed_at,
         )
         .values(**values)
-    )
-    return _count(session.execute(query)) > 0
-
-
-def renew(session: Session, row_id: int, claimed_at: datetime, now: datetime) -> bool:
-    """Extend a claim that is still ours (a batch that takes longer than a lease keeps its rows)."""
-    query = (
-        update(OutboxMessage)
-        .where(
-            col(OutboxMessage.id) == row_id,
-            col(OutboxMessage.state) == OutboxState.CLAIMED,
-            col(OutboxMessage.claimed_at) == claimed_at,
-        )
-        .values(claimed_at=now)
     )
     return _count(session.execute(query)) > 0
 
