@@ -47,6 +47,7 @@ class DeviceReport:
     manufacturer: str | None = None
     model: str | None = None
     client_version: str | None = None
+    external_id: str | None = None  # Intune's managed device id
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,11 @@ class Device(SQLModel, table=True):
     manufacturer: str | None = None
     model: str | None = None
     client_version: str | None = None
+    # Intune's managed device id (Lookout's `device.info.external_id`) and what Graph last said about it
+    external_id: str | None = Field(default=None, index=True)
+    intune_compliance: str | None = None  # Graph `complianceState`: compliant, noncompliant, …
+    intune_threat_state: str | None = None  # Graph `partnerReportedThreatState`
+    intune_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The classifications of its OPEN threats as a bit set (each `Classification.bit` OR-ed), kept by
     # the store's triggers (storage/tally.py) so device counts can tell compliance without a join.
     open_classifications: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
