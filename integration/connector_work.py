@@ -5,11 +5,12 @@ Failures they find become connector errors (integration/connector_errors.py), an
 """
 
 import uuid
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from integration import connector_errors, enrollment, sync, tenant
+from integration import connector_errors, credentials, drift, enrollment, sync, tenant
 from integration.alerts import AlertPolicy
 from integration.errors import NotFound
 from integration.sync import DeviceReport
@@ -21,8 +22,18 @@ MISSED_HEARTBEAT = "heartbeat:missed"
 _PENDING_NAMESPACE = uuid.UUID("6f1d0c52-4f7e-4e0b-9a52-0c9b1f6d2a10")
 
 
-def heartbeat(session: Session, now: datetime) -> str:
-    """Record this period's heartbeat; a gap longer than two periods is a connector error."""
+@dataclass(frozen=True)
+class AppKey:
+    """The Lookout application key, for its age check (integration/credentials.py)."""
+
+    key: str = field(repr=False)  # the secret itself: never logged, only hashed
+    created: date | None = None
+
+
+def heartbeat(session: Session, now: datetime, *, app_key: AppKey | None = None) -> str:
+    """Record this period's heartbeat; a gap longer than two periods is a connector error. Each
+    heartbeat also brings the policy-drift errors in step with the catalogue (a `risk set` may have
+    made or mended drift) and, in Lookout mode, checks the application key's age."""
     connector = tenant.connector(session)
     period = timedelta(minutes=connector.heartbeat_minutes)
     last = connector.last_heartbeat
@@ -40,7 +51,13 @@ def heartbeat(session: Session, now: datetime) -> str:
         connector_errors.resolve(session, MISSED_HEARTBEAT, now)
     connector.last_heartbeat = now
     session.add(connector)
-    return f"heartbeat recorded{' after a gap (connector error)' if missed else ''}"
+    notes = [f"heartbeat recorded{' after a gap (connector error)' if missed else ''}"]
+    if drifts := drift.check(session, now):
+        notes.append(f"{len(drifts)} classification(s) drift from Lookout's console policy")
+    if app_key is not None:
+        expires = credentials.check_key(session, app_key.key, app_key.created, now)
+        notes.append(f"Lookout application key expires {stamp(expires)}")
+    return "; ".join(notes)
 
 
 def enrollment_scan(session: Session, now: datetime, policy: AlertPolicy | None = None) -> str:

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
 from sqlmodel import Session, col, select
 
-from integration import alerts, compliance, enrollment, tenant
+from integration import alerts, compliance, drift, enrollment, tenant
 from integration.alerts import AlertPolicy
 from integration.compliance import Compliance
 from storage.models import ComplianceFlip, Device, SourceCursor, Threat
@@ -120,6 +120,8 @@ def apply(
     session.flush()  # the store's triggers bring each device's open classifications up to date
     _record_flips(session, before, _compliance(session, touched, hot), now, applied)
     applied.alerts = alerts.enqueue_threats(session, opened, now, policy or AlertPolicy())
+    if drift.note(session, [(t.classification, t.risk) for t in threats], now):
+        drift.check(session, now)  # Lookout's console policy changed, or a classification is new
     if cursor is not None:
         session.merge(SourceCursor(name=cursor.name, value=cursor.value, updated_at=now))
     return applied

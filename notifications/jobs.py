@@ -20,7 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlmodel import select
 
-from integration import connector_work, digest, sync, tenant
+from integration import connector_work, credentials, digest, sync, tenant
 from integration.alerts import AlertPolicy
 from integration.clock import Clock
 from integration.config import Settings
@@ -59,7 +59,14 @@ class Outcome:
 
 
 async def heartbeat(deps: Deps, now: datetime) -> str:
-    return await _in_transaction(deps, lambda session: connector_work.heartbeat(session, now))
+    settings = deps.settings
+    app_key = None
+    if settings.source == "lookout" and settings.lookout_app_key is not None:
+        created = credentials.created_date(settings.lookout_app_key_created)
+        app_key = connector_work.AppKey(settings.lookout_app_key.get_secret_value(), created)
+    return await _in_transaction(
+        deps, lambda session: connector_work.heartbeat(session, now, app_key=app_key)
+    )
 
 
 CATCH_UP_CHUNK = timedelta(hours=1)

@@ -3,7 +3,7 @@
 from bot.commands import PolicySet, PolicyShow, RiskList, RiskReset, RiskSet
 from bot.handlers.context import Request
 from bot.reply import Reply
-from integration import impact, tenant
+from integration import drift, impact, tenant
 from integration.catalogue import CATALOGUE
 from integration.impact import Impact, RiskChange, RiskState
 from integration.levels import RiskLevel, intune_threat_level
@@ -25,7 +25,26 @@ def risk_list(command: RiskList, request: Request) -> Reply:
             lines.append(f"{category}:")
         mark = "*" if row["risk"] != row["default_risk"] else " "
         lines.append(f" {mark} {row['name']}: {row['risk']} (default {row['default_risk']})")
-    return Reply(ok=True, text="\n".join(lines), data={"classifications": data}, command="risk list")
+    drifts = drift.current(request.session)
+    if drifts:
+        lines.append("Policy drift (Lookout's console reports a different level than mesbot wants):")
+        lines += [f" ! {d.classification}: {d.change}" for d in drifts]
+    drift_data = [
+        {
+            "name": d.classification,
+            "reported": d.reported.value,
+            "risk": d.wanted.value,
+            "seen_at": tenant.stamp(d.seen_at),
+            "change": d.change,
+        }
+        for d in drifts
+    ]
+    return Reply(
+        ok=True,
+        text="\n".join(lines),
+        data={"classifications": data, "drift": drift_data},
+        command="risk list",
+    )
 
 
 def risk_set(command: RiskSet, request: Request) -> Reply:

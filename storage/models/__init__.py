@@ -14,6 +14,7 @@ from storage.models.tenant import (
     Connector,
     EnrollmentGroup,
     EnrollmentSettings,
+    ReportedSeverity,
     Subscription,
 )
 
@@ -38,6 +39,7 @@ __all__ = [
     "OutboxMessage",
     "PendingChange",
     "QuietHours",
+    "ReportedSeverity",
     "SourceCursor",
     "StoredValue",
     "Subscription",

@@ -57,3 +57,13 @@ class Classification(SQLModel, table=True):
     # A power of two of its own: a set of classifications is the OR of their bits
     # (`Device.open_classifications`). Given once (`integration.tenant.ensure_defaults`), never changed.
     bit: int = Field(sa_type=BigInteger, unique=True)
+
+
+class ReportedSeverity(SQLModel, table=True):
+    """The severity the source last reported for a classification: Lookout's console policy as seen
+    from its threats. Where it differs from `Classification.risk` (the policy the admins want), that
+    is policy drift (DESIGN §8)."""
+
+    classification: str = Field(primary_key=True)
+    risk: RiskLevel = Field(sa_type=StrEnumType(RiskLevel))
+    seen_at: datetime = Field(sa_type=UTCDateTime)

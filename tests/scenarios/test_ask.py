@@ -150,7 +150,8 @@ def enrollment(*, listed: bool) -> Callable[[Data], None]:
 
 
 def classifications(data: Data) -> None:
-    assert set(data) == {"classifications"} and len(data["classifications"]) == len(CATALOGUE)
+    assert set(data) == {"classifications", "drift"} and len(data["classifications"]) == len(CATALOGUE)
+    assert data["drift"] == []  # the demo's Lookout console is at the catalogue's defaults
     for row in data["classifications"]:
         assert set(row) == {"name", "category", "risk", "default_risk"}
 
