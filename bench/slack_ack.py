@@ -267,6 +267,24 @@ def main() -> None:
             f"| {percentile(values, 99):.2f} | {max(values):.2f} |"
         )
     bare_rate = loaded["bare Bolt, inline"][0]
+    concurrent_p99 = percentile(loaded["mesbot serve"][1], 99)
+    ratios = [
+        ("Slack ack p50: mesbot ÷ bare inline Bolt", statistics.median(mesbot) / inline_p50, "≤ 1.5×", 1.5),
+        ("Slack ack p99: mesbot ÷ bare inline Bolt", mesbot_p99 / inline_p99, "≤ 2×", 2.0),
+    ]
+    print("| ratio | measured | target | ok? |\n|---|---:|---|---|")
+    for name, ratio, goal, limit in ratios:
+        print(f"| {name} | {ratio:.2f}× | {goal} | {'yes' if ratio <= limit else '**NO**'} |")
+    rate_ratio = loaded["mesbot serve"][0] / bare_rate
+    print(
+        f"| Slack ack, {args.clients} clients: mesbot ÷ bare inline throughput | {rate_ratio:.2f}× | ≥ 0.5× "
+        f"| {'yes' if rate_ratio >= 0.5 else '**NO**'} |"
+    )
+    print(
+        f"| Slack ack, {args.clients} clients: mesbot p99 (bare inline: "
+        f"{percentile(loaded['bare Bolt, inline'][1], 99):.0f} ms) | {concurrent_p99:.0f} ms | < 100 ms "
+        f"| {'yes' if concurrent_p99 < 100 else '**NO**'} |"
+    )
     print(f"\n### {args.clients} concurrent clients\n")
     print(f"mesbot throughput / bare inline throughput = {loaded['mesbot serve'][0] / bare_rate:.2f}\n")
     print("| server | requests | requests/s | p50 ms | p99 ms |")

@@ -98,11 +98,18 @@ def main() -> None:
             )
             print("| concurrency | aiohttp session | seconds | DMs/s |")
             print("|---:|---|---:|---:|")
+            rates: dict[tuple[int, bool], float] = {}
             for concurrency in (1, 8):
                 for shared in (False, True):
                     seconds = asyncio.run(run(url, store, args.dms, args.recipients, concurrency, shared))
                     kind = "one shared" if shared else "new per call (default)"
+                    rates[concurrency, shared] = args.dms / seconds
                     print(f"| {concurrency} | {kind} | {seconds:.2f} | {args.dms / seconds:,.0f} |")
+            print("\n| ratio | measured | target | ok? |\n|---|---:|---|---|")
+            for concurrency in (1, 8):
+                ratio = rates[concurrency, True] / rates[concurrency, False]
+                name = f"Slack DMs, {concurrency} in flight: one shared session ÷ slack_sdk's default"
+                print(f"| {name} | {ratio:.2f}× | — | — |")
             store.dispose()
     finally:
         if fake.stdin is not None:
