@@ -26,9 +26,26 @@ class NotifierMetrics:
             "mesbot_outbox_rows", "Outbox rows by state (read when scraped)", ["state"], registry=registry
         )
 
+        self.leader = Gauge(
+            "mesbot_leader",
+            "1 while this process leads (runs the periodic jobs), else 0; summed over workers: 1",
+            registry=registry,
+        )
+        self.duplicates = Counter(
+            "mesbot_process_duplicate_sends",
+            "Sends by this process whose row another worker had taken over meanwhile (its lease lapsed)",
+            ["channel"],
+            registry=registry,
+        )
+
+    def leadership(self, leading: bool) -> None:
+        self.leader.set(1 if leading else 0)
+
     def delivered(self, done: Delivered) -> None:
         for (channel, outcome), n in done.outcomes.items():
             self.sends.labels(channel, outcome).inc(n)
+        for channel, n in done.duplicates.items():
+            self.duplicates.labels(channel).inc(n)
         for seconds in done.latencies:
             self.latency.observe(seconds)
 
