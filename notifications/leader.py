@@ -20,6 +20,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from integration import tenant
 from integration.clock import Clock
 from integration.errors import StoreError
 from notifications.metrics import NotifierMetrics
@@ -137,3 +138,35 @@ class Leadership:
     def _forget(self) -> None:
         with self.store.write() as session:
             fleet.forget_leader(session, self.process)
+
+
+STALE_SECONDS = 3 * SEEN_SECONDS  # a record not confirmed for this long names no living leader
+
+
+def current(record: fleet.LeaderRecord | None, now: datetime) -> bool:
+    """Whether the recorded leader confirmed its lead recently enough to be taken as alive."""
+    return record is not None and (now - record.seen).total_seconds() < STALE_SECONDS
+
+
+def leader_state(store: Store, now: datetime, *, here: bool) -> dict[str, object]:
+    """`/healthz`'s `leader`: whether this process leads, and which process does (from the store)."""
+    with store.read() as session:
+        record = fleet.leader(session)
+    return {
+        "this_process": here,
+        "process": record.process if record else None,
+        "since": tenant.stamp(record.since) if record else None,
+        "seen": tenant.stamp(record.seen) if record else None,
+        "current": current(record, now),
+    }
+
+
+def describe(record: fleet.LeaderRecord | None, now: datetime) -> str:
+    """One line for `jobs list`."""
+    if record is None:
+        return "leader: none — no worker leads (is a `mesbot serve` worker running and reaching the store?)"
+    seen = int((now - record.seen).total_seconds())
+    line = f"leader: {record.process}, since {record.since:%Y-%m-%d %H:%M:%S} UTC (confirmed {seen} s ago)"
+    if not current(record, now):
+        line += f" — not confirmed for over {STALE_SECONDS:g} s: it may have died, and no worker leads"
+    return line
