@@ -6,6 +6,13 @@ and steps down at once when it is not (or when a check takes longer than `CHECK_
 hung network). A leader that dies (SIGKILL) or loses its connection is replaced within about
 `RETRY_SECONDS` — or, when the network to it is cut, once the server drops its session (~20 s).
 
+A worker that lost its lead waits two retry periods before trying again, so a healthy worker takes
+over rather than the one whose connection just failed. Two workers can both believe they lead for up
+to `CHECK_SECONDS` when the server ends the old leader's session itself (pg_terminate_backend, an
+idle-session kill): the server frees the lock at once and the old leader only learns of it at its
+next check. Periodic jobs are safe in that moment (each run claims its period in the store); a
+leader-only task must be too (commit its progress with a compare-and-set, e.g. on a stream cursor).
+
 Gaining and losing call the owner's `gained` / `lost` (the scheduler plans or removes its periodic
 jobs and starts or cancels its leader-only tasks). The leader's identity (host:pid, since when, last
 confirmed) is kept in the store for `/healthz` and `jobs list` in any process, and each change of
@@ -80,6 +87,9 @@ class Leadership:
                 await asyncio.sleep(CHECK_SECONDS)
                 if not await self._still_holds():
                     await self._step_down("the leader lock's connection was lost")
+                    # Let the workers that have been trying all along take over, rather than the one
+                    # whose connection just failed.
+                    await asyncio.sleep(2 * RETRY_SECONDS)
                 elif (self.clock.now() - self._seen).total_seconds() >= SEEN_SECONDS:
                     await self._record()
         finally:

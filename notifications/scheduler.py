@@ -17,7 +17,8 @@ Lookout event-stream follower: `Scheduler(deps, leader_tasks={"name": factory})`
 coroutine each time. It is started whenever this worker gains the lead and cancelled (awaited, so its
 `finally` runs) when it loses the lead or stops. A task that ends or fails while this worker still
 leads is started again after `LEADER_TASK_RESTART_SECONDS`; it should keep its own progress (a stream
-cursor) in the store, committed as it goes, since a successor starts it afresh.
+cursor) in the store, committed as it goes, since a successor starts it afresh — and tolerate a
+predecessor still running for a few seconds (notifications/leader.py says when).
 """
 
 import asyncio
