@@ -112,9 +112,11 @@ class Leadership:
         await self._record(change=True)
         try:
             await self.gained()
-        except StoreError as error:  # the jobs could not be planned: let this or another try again
+        except Exception as error:  # the jobs could not be planned: let this or another try again
+            if not isinstance(error, StoreError):
+                log.exception("taking the lead failed")
             await self._step_down(f"the periodic jobs could not be planned: {error}")
-            await asyncio.sleep(RETRY_SECONDS)
+            await asyncio.sleep(2 * RETRY_SECONDS)
 
     async def _step_down(self, why: str, *, quiet: bool = False) -> None:
         self.since = None

@@ -77,11 +77,14 @@ class Scheduler:
 
     @property
     def state(self) -> str:
-        """`running`, `off`, or `deliverer stopped` (its loop ended: nothing is being sent)."""
+        """`running`, `off`, `deliverer stopped` (its loop ended: nothing is being sent) or `leader
+        election stopped` (its loop ended: this worker will never lead)."""
         if not self.aps.running:
             return "off"
         if self._deliver_task is not None and self._deliver_task.done():
             return "deliverer stopped"
+        if self._leadership_task is not None and self._leadership_task.done():
+            return "leader election stopped"
         return "running"
 
     @property
