@@ -195,6 +195,12 @@ def period(name: str, heartbeat_minutes: int) -> timedelta | None:
     }.get(name)
 
 
+def digest_period(settings: Settings, now: datetime) -> timedelta:
+    """The digest's period as its crontab has it at a slot (`now`): the time to the next slot."""
+    upcoming = digest_trigger(settings.digest_cron).get_next_fire_time(None, now + timedelta(seconds=1))
+    return upcoming - now if upcoming is not None else timedelta(hours=1)
+
+
 MISFIRE_GRACE = timedelta(minutes=5)  # a run this late still runs (the scheduler's misfire grace too)
 
 

@@ -159,11 +159,10 @@ class Scheduler:
                 await task
 
     async def _periodic(self, name: str) -> None:
-        every = jobs.period(name, self._heartbeat_minutes)
-        if every is None:
-            await jobs.run(self.deps, name)  # the digest: `digest.queue` keeps one per crontab slot
-        else:
-            await jobs.run_in_period(self.deps, name, every)
+        every = jobs.period(name, self._heartbeat_minutes) or jobs.digest_period(
+            self.deps.settings, self.deps.clock.now()
+        )
+        await jobs.run_in_period(self.deps, name, every)
 
     async def _keep_running(self, name: str, factory: LeaderTask) -> None:
         while True:

@@ -227,3 +227,13 @@ def test_a_periodic_run_is_skipped_when_another_started_within_half_its_period(s
     with sqlite_store.read() as session:
         row = session.get(JobRun, "heartbeat")
         assert row is not None and row.runs == 2
+
+
+def test_the_digest_is_claimed_per_crontab_slot(sqlite_store: Store) -> None:
+    clock = FixedClock(datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
+    deps = make_deps(sqlite_store, clock)
+    every = jobs.digest_period(deps.settings, clock.now())
+    assert every == timedelta(hours=1)  # hourly by default
+    assert asyncio.run(jobs.run_in_period(deps, "error-digest", every)) is not None
+    clock.advance(timedelta(seconds=2))  # a second leader, for the moment both believe they lead
+    assert asyncio.run(jobs.run_in_period(deps, "error-digest", every)) is None
