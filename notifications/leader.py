@@ -96,7 +96,7 @@ class Leadership:
             if self.leading:
                 with contextlib.suppress(Exception):  # stopping: the lock goes with the session anyway
                     await asyncio.shield(self._step_down("mesbot is stopping", quiet=True))
-            self.lock.release()
+            await asyncio.to_thread(self.lock.release)
 
     async def _still_holds(self) -> bool:
         try:
@@ -121,7 +121,9 @@ class Leadership:
     async def _step_down(self, why: str, *, quiet: bool = False) -> None:
         self.since = None
         (log.info if quiet else log.warning)("this worker (%s) no longer leads: %s", self.process, why)
-        self.lock.release()  # close the session: whatever state the lock was in, it is not ours now
+        # Close the session (a network goodbye: off the loop): whatever state the lock was in, it is
+        # not ours now.
+        await asyncio.to_thread(self.lock.release)
         if self.metrics is not None:
             self.metrics.leadership(False)
         try:

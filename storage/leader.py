@@ -99,6 +99,7 @@ class AdvisoryLock:
     def release(self) -> None:
         if self._busy.acquire(blocking=False):
             try:
+                self._unlock()
                 self._close()
             finally:
                 self._busy.release()
@@ -158,6 +159,16 @@ class AdvisoryLock:
         self._key = int(row[0]) if row else 0
         self._connection = connection
         return connection
+
+    def _unlock(self) -> None:
+        """Unlock before closing: a session's end frees the lock only once the server has processed it,
+        and a worker stepping down cleanly should hand over at once."""
+        if self._connection is None or self._connection.closed:
+            return
+        try:
+            self._connection.execute("SELECT pg_advisory_unlock(%s::int4, %s::int4)", (LOCK_CLASS, self._key))
+        except psycopg.Error as error:  # the connection is gone: so is the lock
+            log.debug("the leader lock was not unlocked: %s", _first_line(error))
 
     def _close(self) -> None:
         connection, self._connection = self._connection, None
