@@ -309,7 +309,8 @@ def jobs_list(runtime: Runtime) -> None:
     """Every job: schedule, next run, last run and its outcome."""
     from notifications import wiring
 
-    for line in wiring.job_table(runtime.ready_store(), runtime.settings, runtime.clock.now()):
+    store, now = runtime.ready_store(), runtime.clock.now()
+    for line in [*wiring.job_table(store, runtime.settings, now), "", wiring.leader_line(store, now)]:
         click.echo(neutralise(line))
 
 

@@ -53,6 +53,7 @@ def build(
         metrics,
         http_slack,
         scheduler_state=lambda: scheduler.state if scheduler else "off",
+        leading=lambda: scheduler.leading if scheduler else False,
         now=lambda: clock.now().timestamp(),
         clock=clock,
     )

@@ -5,6 +5,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
@@ -22,8 +23,8 @@ from bot.slack.verify import verify
 from integration import tenant
 from integration.clock import Clock, SystemClock
 from integration.config import Settings
-from notifications import unsubscribe
-from storage import outbox
+from notifications import leader, unsubscribe
+from storage import fleet, outbox
 from storage.engine import Store
 from storage.errors import StoreError
 from storage.models import JobRun
@@ -40,6 +41,7 @@ def create_web(
     slack: AsyncApp | None,
     *,
     scheduler_state: Callable[[], str] = lambda: "off",
+    leading: Callable[[], bool] = lambda: False,
     now: Callable[[], float] = time.time,
     clock: Clock | None = None,
     body_timeout: float = BODY_TIMEOUT_SECONDS,
@@ -85,13 +87,19 @@ def create_web(
     async def healthz(request: Request) -> Response:
         health = await asyncio.to_thread(_health, store)
         health |= {"scheduler": scheduler_state(), "source": settings.source}
+        try:
+            health["leader"] = await asyncio.to_thread(
+                leader.leader_state, store, clock.now(), here=leading()
+            )
+        except StoreError:  # `db` already says what is wrong
+            health["leader"] = {"this_process": leading(), "process": None, "current": False}
         return JSONResponse(health, status_code=200 if health["db"] == "ok" else 503)
 
     async def metrics_endpoint(request: Request) -> Response:
         try:
-            metrics.notifier.outbox_depth(await asyncio.to_thread(_outbox_depth, store))
+            await asyncio.to_thread(_read_store_metrics, store, metrics, clock.now())
         except StoreError as error:  # the rest of the metrics still answer
-            log.warning("outbox depth not read: %s", error)
+            log.warning("outbox and fleet metrics not read: %s", error)
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
     return Starlette(
@@ -157,6 +165,14 @@ def _health(store: Store) -> dict[str, Any]:
         return {"db": f"error: {type(error).__name__}", "connector": None, "last_heartbeat": None, "jobs": {}}
 
 
-def _outbox_depth(store: Store) -> dict[str, int]:
+def _read_store_metrics(store: Store, metrics: Metrics, now: datetime) -> None:
+    """What every process shares: outbox depth and age, the fleet's counters, the leader's last word."""
     with store.read() as session:
-        return outbox.depth(session)
+        metrics.notifier.outbox_depth(outbox.depth(session))
+        oldest = outbox.oldest_due(session, now)
+        record = fleet.leader(session)
+        counters = fleet.counters(session)
+    board = metrics.notifier.fleet
+    board.counters = counters
+    board.oldest_due_seconds = max((now - oldest).total_seconds(), 0.0) if oldest else 0.0
+    board.leader_seen_seconds = max((now - record.seen).total_seconds(), 0.0) if record else float("inf")

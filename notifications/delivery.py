@@ -23,7 +23,7 @@ from integration import alerts, tenant
 from integration.clock import Clock
 from integration.messages import MAILTO, SLACK_CHANNEL
 from notifications.outcome import Failed, Outcome, Retry, Sent
-from storage import outbox
+from storage import fleet, outbox
 from storage.engine import Store
 from storage.models import DirectoryUser, OutboxMessage
 from storage.states import OutboxState
@@ -70,6 +70,8 @@ class Delivered:
     withdrawn: int = 0
     expired: int = 0
     latencies: list[float] = field(default_factory=list)  # seconds from queued to sent
+    # Sent, but the claim had lapsed and another worker took the row over: it sends it again (by channel).
+    duplicates: Counter[str] = field(default_factory=Counter)
 
     @property
     def sent(self) -> int:
@@ -200,6 +202,9 @@ class Deliverer:
                     log.warning(
                         "outbox row %s was taken over by another worker; its result is theirs", row.id
                     )
+                    if isinstance(outcome, Sent):  # and they send it too: counted fleet-wide (/metrics)
+                        done.duplicates[row.channel] += 1
+                        fleet.bump(session, fleet.DUPLICATE_SENDS)
                     continue
                 if outcome is None:
                     done.withdrawn += 1

@@ -28,6 +28,7 @@ from integration.errors import MesbotError
 from integration.text import neutralise
 from notifications.delivery import Deliverer
 from notifications.metrics import NotifierMetrics
+from storage import job_runs
 from storage.engine import Store
 from storage.models import JobRun
 
@@ -180,19 +181,51 @@ def trigger(
     """When a job runs (UTC), counting intervals from `start` (default: the wall clock now, which is
     APScheduler's own default; `demo run` counts from the simulated tenant's time). The deliverer also
     runs whenever rows are committed in this process."""
-    every = {
-        "heartbeat": timedelta(minutes=heartbeat_minutes),
-        "source-sync": timedelta(minutes=1),
-        "enrollment-scan": timedelta(hours=1),
-        "disconnected-sweep": timedelta(hours=1),
-        "deliver": timedelta(seconds=DELIVER_POLL_SECONDS),
-    }.get(name)
+    every = period(name, heartbeat_minutes) or (
+        timedelta(seconds=DELIVER_POLL_SECONDS) if name == "deliver" else None
+    )
     if every is not None:
         first = (start or datetime.now(UTC)) + every
         return IntervalTrigger(seconds=every.total_seconds(), start_date=first, timezone="UTC")
     if name == "error-digest":
         return digest_trigger(settings.digest_cron)
     raise KeyError(name)
+
+
+def period(name: str, heartbeat_minutes: int) -> timedelta | None:
+    """An interval job's period; None for the digest (a crontab) and the deliverer (not periodic)."""
+    return {
+        "heartbeat": timedelta(minutes=heartbeat_minutes),
+        "source-sync": timedelta(minutes=1),
+        "enrollment-scan": timedelta(hours=1),
+        "disconnected-sweep": timedelta(hours=1),
+    }.get(name)
+
+
+def digest_period(settings: Settings, now: datetime) -> timedelta:
+    """The digest's period as its crontab has it at a slot (`now`): the time to the next slot."""
+    upcoming = digest_trigger(settings.digest_cron).get_next_fire_time(None, now + timedelta(seconds=1))
+    return upcoming - now if upcoming is not None else timedelta(hours=1)
+
+
+MISFIRE_GRACE = timedelta(minutes=5)  # a run this late still runs (the scheduler's misfire grace too)
+
+
+def first_run(
+    name: str, settings: Settings, heartbeat_minutes: int, last_started: datetime | None, now: datetime
+) -> datetime | None:
+    """When a leader that takes over (or starts) runs a periodic job first. An interval job runs a
+    period after its last run by any process, or at once when that is past or it never ran (a
+    stopped worker's gap is caught up, a missed heartbeat noticed at once). The digest runs at once
+    only for a slot missed within the misfire grace (its leader died just then); otherwise None: it
+    keeps to its crontab."""
+    every = period(name, heartbeat_minutes)
+    if every is not None:
+        return now if last_started is None else max(now, last_started + every)
+    if name != "error-digest" or last_started is None:
+        return None
+    slot = digest_trigger(settings.digest_cron).get_next_fire_time(None, now - MISFIRE_GRACE)
+    return now if slot is not None and last_started < slot <= now else None
 
 
 def digest_trigger(cron: str) -> CronTrigger:
@@ -241,6 +274,29 @@ async def run(deps: Deps, name: str) -> Outcome:
     except MesbotError as error:  # the run happened; only its record is lost
         log.warning("job %s ran but its record was not kept: %s", name, error)
     return Outcome(ok, detail)
+
+
+async def run_in_period(deps: Deps, name: str, every: timedelta) -> Outcome | None:
+    """Run a periodic job as the scheduler does: only when no run (by any process) started within
+    the last half period — so a leader that has just taken over, or two that overlap for the moment
+    one needs to notice it lost the lock, never run it twice in one period, while a run slightly
+    early on its grid (timer jitter, clocks a little apart between hosts) still goes ahead.
+    None when skipped."""
+    now = deps.clock.now()
+    try:
+        mine = await asyncio.to_thread(_claim_run, deps.store, name, now, now - every / 2)
+    except MesbotError as error:
+        log.warning("job %s not started: %s", name, error)
+        return Outcome(False, f"not started: {error}")
+    if not mine:
+        log.info("job %s skipped: another run started less than half a period ago", name)
+        return None
+    return await run(deps, name)
+
+
+def _claim_run(store: Store, name: str, now: datetime, cutoff: datetime) -> bool:
+    with store.write() as session:
+        return job_runs.claim_run(session, name, now, unless_started_after=cutoff)
 
 
 def _record(store: Store, name: str, started: datetime, at: datetime, ok: bool, detail: str) -> None:

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 from integration.alerts import AlertPolicy
 from integration.clock import Clock
 from integration.config import Settings
-from notifications import jobs
+from notifications import jobs, leader
 from notifications.delivery import Channel, Deliverer
 from notifications.jobs import JOBS, Deps
-from storage import outbox
+from storage import fleet, outbox
 from storage.engine import Store
 
 
@@ -70,6 +70,12 @@ def job_table(store: Store, settings: Settings, now: datetime) -> list[str]:
     return [
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4] for row in rows
     ]
+
+
+def leader_line(store: Store, now: datetime) -> str:
+    """`jobs list`'s last line: which worker runs the periodic jobs (the one that leads)."""
+    with store.read() as session:
+        return leader.describe(fleet.leader(session), now)
 
 
 def _when(at: datetime | None) -> str:

@@ -184,6 +184,14 @@ def next_due(session: Session, lease: timedelta = LEASE) -> datetime | None:
     return min((t for t in times if t is not None), default=None)
 
 
+def oldest_due(session: Session, now: datetime) -> datetime | None:
+    """When the longest-waiting pending row became due (`/metrics`: a growing age means nothing sends)."""
+    query = select(func.min(OutboxMessage.available_at)).where(
+        OutboxMessage.state == OutboxState.PENDING, col(OutboxMessage.available_at) <= now
+    )
+    return session.exec(query).one()
+
+
 def depth(session: Session) -> dict[str, int]:
     """Rows by state (`/metrics`)."""
     rows = session.exec(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)).all()

@@ -44,6 +44,7 @@ def test_every_job_is_planned_and_a_commit_wakes_the_deliverer(
         scheduler.start()
         try:
             assert scheduler.state == "running"
+            await until_leading(scheduler)
             planned = scheduler.next_runs()
             assert set(planned) == set(jobs.JOBS)
             assert all(planned[name] is not None for name in jobs.JOBS if name != "deliver")
@@ -69,6 +70,27 @@ def test_every_job_is_planned_and_a_commit_wakes_the_deliverer(
     assert scheduler_state_after_stop(deps) == "off"
 
 
+class NeverLeads:
+    """A leader lock another worker always holds."""
+
+    def try_acquire(self) -> bool:
+        return False
+
+    def holds(self) -> bool:
+        return False
+
+    def release(self) -> None:
+        return None
+
+
+async def until_leading(scheduler: Scheduler, timeout: float = 10) -> None:
+    """The one worker takes the lead (and plans the periodic jobs) at once."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (scheduler.leading and scheduler.aps.get_job("heartbeat") is not None):
+        assert asyncio.get_running_loop().time() < deadline, "this worker did not take the lead"
+        await asyncio.sleep(0.01)
+
+
 def scheduler_state_after_stop(deps: Deps) -> str:
     async def check() -> str:
         scheduler = Scheduler(deps)
@@ -86,6 +108,7 @@ def test_the_heartbeat_follows_its_setting(demo_store: Store) -> None:
         scheduler = Scheduler(deps)
         scheduler.start()
         try:
+            await until_leading(scheduler)
             before = scheduler.aps.get_job("heartbeat").trigger.interval
             with demo_store.write() as session:
                 connector.set_field(session, "heartbeat_minutes", 15, actor=ADMIN, at=datetime.now(UTC))
@@ -109,7 +132,9 @@ def test_the_deliverer_outlives_a_failing_pass_and_a_stopped_one_shows_in_the_st
         raise RuntimeError("a bug in one pass")
 
     async def scenario() -> tuple[str, str]:
-        scheduler = Scheduler(deps)
+        # Not the leader: no periodic job rings the doorbell, so only the broken look runs (a `deliver`
+        # pass in flight would swallow the cancellation below, as it does when mesbot stops).
+        scheduler = Scheduler(deps, lock=NeverLeads())
         monkeypatch.setattr(scheduler, "_anything_due", broken)
         monkeypatch.setattr(scheduler_module, "DELIVER_POLL_SECONDS", 0.01)
         scheduler.start()

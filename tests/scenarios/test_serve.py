@@ -73,6 +73,7 @@ def test_serve_answers_health_metrics_and_a_signed_command(served: tuple[str, Fa
         "scheduler": "off",  # `--role web`
         "source": "demo",
         "jobs": {},
+        "leader": {"this_process": False, "process": None, "since": None, "seen": None, "current": False},
     }
     body = urlencode(
         {"command": "/lookout", "text": "policy", "user_id": "UANALYST", "team_id": "T1"}
@@ -91,5 +92,9 @@ def test_serve_answers_health_metrics_and_a_signed_command(served: tuple[str, Fa
         ).status_code
         == 401
     )
-    assert 'mesbot_commands_total{command="policy",outcome="ok"} 1.0' in httpx.get(f"{base}/metrics").text
+    metrics = httpx.get(f"{base}/metrics").text
+    assert 'mesbot_commands_total{command="policy",outcome="ok"} 1.0' in metrics
+    assert "mesbot_leader_seen_age_seconds +Inf" in metrics  # no worker runs: no leader
+    assert "mesbot_duplicate_sends_total 0.0" in metrics
+    assert "mesbot_outbox_oldest_due_seconds 0.0" in metrics
     assert [c.method for c in fake.calls] == ["users.info"]  # no auth.test before the first ack

@@ -108,11 +108,14 @@ def test_serve_delivers_a_demo_threat_as_mail_and_its_unsubscribe_link_works(tmp
         health = httpx.get(f"{base}/healthz").json()
         assert health["scheduler"] == "running" and health["jobs"]["deliver"]["last_outcome"] == "ok"
         assert health["jobs"]["deliver"]["last_success"].endswith("Z")
+        assert health["leader"]["this_process"] and health["leader"]["current"]  # SQLite: the one worker
+        assert health["leader"]["process"].endswith(f":{server.pid}")
         jobs = _mesbot(env, tmp_path, "jobs", "list").stdout
         deliver = next(line for line in jobs.splitlines() if line.startswith("deliver"))
         assert " ok: " in deliver  # its last pass went well (what it did depends on the simulated tenant)
         heartbeat = next(line for line in jobs.splitlines() if line.startswith("heartbeat"))
         assert " ok: heartbeat recorded" in heartbeat  # the connector's jobs run at start
+        assert jobs.splitlines()[-1].startswith(f"leader: {health['leader']['process']}, since ")
     finally:
         server.terminate()
         _, stderr = server.communicate(timeout=20)
