@@ -93,6 +93,12 @@ def benches() -> list[Bench]:
             [script("scale.py"), "--devices", "100000", "1000000", "--workers", "1", "2", "4"],
             [script("scale.py"), "--devices", "20000", "--workers", "1", "2", "--alerts", "1000"],
         ),
+        Bench(
+            "take-over",
+            "Leader take-over and delivery by 1–3 workers, PostgreSQL",
+            [script("scale_out.py"), *pg],
+            [script("scale_out.py"), *pg, "--mails", "1000", "--trials", "2"],
+        ),
     ]
     if (ROOT / "bench" / "lookout_stream.py").exists():
         found.insert(
