@@ -16,6 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from integration.errors import StoreError
 from notifications import jobs, wiring
 from notifications.jobs import DELIVER_POLL_SECONDS, JOBS, Deps
+from notifications.stream import SourceStream
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Scheduler:
         self._deliver_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._heartbeat_minutes = 0
+        self._stream: SourceStream | None = None
 
     @property
     def state(self) -> str:
@@ -45,8 +47,9 @@ class Scheduler:
 
     def start(self) -> None:
         self._heartbeat_minutes = jobs.heartbeat_minutes(self.deps.store)
+        stream = self.deps.settings.source == "lookout"  # the stream replaces the every-minute poll
         for name in JOBS:
-            if name == "deliver":
+            if name == "deliver" or (stream and name == "source-sync"):
                 continue
             trigger = jobs.trigger(name, self.deps.settings, self._heartbeat_minutes)
             # The connector's jobs run once at start (catching up on a stopped worker's gap, and a
@@ -57,6 +60,9 @@ class Scheduler:
         self.aps.add_job(self._replan, "interval", seconds=REPLAN_SECONDS, id="replan", name="replan")
         self.aps.start()
         self._deliver_task = asyncio.create_task(self._deliver_forever(), name="deliver")
+        if stream:
+            self._stream = SourceStream(self.deps)
+            self._stream.start()
         log.info("scheduler started: %s", ", ".join(JOBS))
 
     def next_runs(self) -> dict[str, datetime | None]:
@@ -71,6 +77,8 @@ class Scheduler:
         self._stopping = True  # a pass that swallowed the cancellation (jobs.run) ends the loop here
         if self.aps.running:
             self.aps.shutdown(wait=False)
+        if self._stream is not None:
+            await self._stream.stop()
         if self._deliver_task is not None:
             self._deliver_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
