@@ -9,6 +9,7 @@ compliance flips for the digest, and the source's cursor — so a crash keeps al
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
 from sqlmodel import Session, col, select
@@ -111,12 +112,18 @@ def apply(
         tenant.classification_bits(session), tenant.risk_levels(session), tenant.policy_level(session)
     )
     before = _compliance(session, touched, hot)
-    for report in devices:
-        _apply_device(session, report, now, applied)
+    # Read every row the batch touches in a few queries, and write them in one flush: a `session.get`
+    # per event (with its autoflush, one INSERT each) made a stream of threats ~5× slower.
+    known_devices = _rows(session, Device, touched)
+    known_threats = _rows(session, Threat, {t.id for t in threats})
+    with session.no_autoflush:
+        for report in devices:
+            _apply_device(session, report, now, applied, known_devices)
     session.flush()
     opened: list[tuple[str, Threat, Device]] = []
-    for threat_report in threats:
-        _apply_threat(session, threat_report, now, applied, opened)
+    with session.no_autoflush:
+        for threat_report in threats:
+            _apply_threat(session, threat_report, now, applied, opened, known_devices, known_threats)
     session.flush()  # the store's triggers bring each device's open classifications up to date
     _record_flips(session, before, _compliance(session, touched, hot), now, applied)
     applied.alerts = alerts.enqueue_threats(session, opened, now, policy or AlertPolicy())
@@ -125,7 +132,9 @@ def apply(
     return applied
 
 
-def _apply_device(session: Session, report: DeviceReport, now: datetime, applied: Applied) -> None:
+def _apply_device(
+    session: Session, report: DeviceReport, now: datetime, applied: Applied, known: dict[str, Device]
+) -> None:
     changes = {
         name: value
         for name in _DEVICE_FIELDS
@@ -133,7 +142,7 @@ def _apply_device(session: Session, report: DeviceReport, now: datetime, applied
     }
     if "owner_email" in changes:
         changes["owner_email"] = changes["owner_email"].strip().lower()
-    device = session.get(Device, report.id)
+    device = known.get(report.id)
     if device is None:
         missing = [n for n in ("owner_email", "platform", "activation_status") if n not in changes]
         if missing:
@@ -142,7 +151,8 @@ def _apply_device(session: Session, report: DeviceReport, now: datetime, applied
         changes.setdefault("protection_status", ProtectionStatus.PROTECTED)
         changes.setdefault("security_status", SecurityStatus.SECURE)
         changes.setdefault("enrolled_at", now)
-        session.add(Device(id=report.id, **changes))
+        known[report.id] = Device(id=report.id, **changes)
+        session.add(known[report.id])
         applied.devices_added += 1
         return
     checkin = changes.pop("checkin_time", None)
@@ -168,19 +178,23 @@ def _apply_threat(
     now: datetime,
     applied: Applied,
     opened: list[tuple[str, Threat, Device]],
+    devices: dict[str, Device],
+    threats: dict[str, Threat],
 ) -> None:
-    device = session.get(Device, report.device_id) if report.device_id else None
+    device = devices.get(report.device_id) if report.device_id else None
     if device is None:
         unknown = (
             f"device {report.device_id} is unknown" if report.device_id else "no device is named or known"
         )
         applied.skipped.append(f"threat {report.id}: {unknown}")
         return
-    threat = session.get(Threat, report.id)
+    threat = threats.get(report.id)
     was_open = threat is not None and threat.status == ThreatStatus.OPEN
     known = threat is not None
     if threat is None:
-        threat = Threat(**{f.name: getattr(report, f.name) for f in fields(ThreatReport)})
+        threat = threats[report.id] = Threat(
+            **{f.name: getattr(report, f.name) for f in fields(ThreatReport)}
+        )
     else:
         if threat.status == report.status and threat.risk == report.risk:
             return
@@ -202,6 +216,19 @@ def _with_devices(session: Session, threats: list[ThreatReport]) -> list[ThreatR
         return threats
     known = dict(session.exec(select(Threat.id, Threat.device_id).where(col(Threat.id).in_(unnamed))).all())
     return [t if t.device_id else replace(t, device_id=known.get(t.id, "")) for t in threats]
+
+
+_Row = TypeVar("_Row", Device, Threat)
+
+
+def _rows(session: Session, table: type[_Row], ids: set[str]) -> dict[str, _Row]:
+    """The rows with these ids, by id (a few `IN` queries instead of one `get` each)."""
+    found: dict[str, _Row] = {}
+    ordered = sorted(i for i in ids if i)
+    for start in range(0, len(ordered), _CHUNK):
+        query = select(table).where(col(table.id).in_(ordered[start : start + _CHUNK]))
+        found.update((row.id, row) for row in session.exec(query).all())
+    return found
 
 
 def _compliance(session: Session, ids: set[str], hot: int) -> dict[str, tuple[Compliance, str]]:
