@@ -65,14 +65,14 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def stream_events(count: int, devices: int) -> list[dict[str, Any]]:
+def stream_events(count: int, devices: int, threats: float = 0.8) -> list[dict[str, Any]]:
     rng = random.Random(7)
     return [
-        lookout_device_event(
+        lookout_threat_event(n, threat=n, device=rng.randrange(1, devices + 1))
+        if rng.random() < threats
+        else lookout_device_event(
             n, rng.randrange(1, devices + 1), security=rng.choice(("SECURE", "THREATS_HIGH"))
         )
-        if n % 5 == 0
-        else lookout_threat_event(n, threat=n, device=rng.randrange(1, devices + 1))
         for n in range(1, count + 1)
     ]
 

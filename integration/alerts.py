@@ -15,7 +15,7 @@ Opt-in and access are looked at again when a row is sent (notifications/delivery
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
@@ -33,7 +33,6 @@ from storage.models import (
     NotificationPreference,
     QuietHours,
     Subscription,
-    Threat,
 )
 from storage.outbox import NewMessage
 
@@ -58,7 +57,23 @@ class Recipient:
     quiet: tuple[str, str, str] | None  # start, end, zone
 
 
-def facts(threat: Threat, device: Device, risk: RiskLevel) -> ThreatFacts:
+class OpenedThreat(Protocol):
+    """What an alert needs of a threat: a stored `Threat`, or the source's report of a new one (which
+    `sync.apply` inserts without building a row object)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def classification(self) -> str: ...
+    @property
+    def risk(self) -> RiskLevel: ...
+    @property
+    def app_name(self) -> str | None: ...
+    @property
+    def detected_at(self) -> datetime: ...
+
+
+def facts(threat: OpenedThreat, device: Device, risk: RiskLevel) -> ThreatFacts:
     return {
         "threat_id": threat.id,
         "device_id": device.id,
@@ -149,7 +164,7 @@ def quiet_until(quiet: tuple[str, str, str] | None, now: datetime) -> datetime |
 
 
 def enqueue_threats(
-    session: Session, threats: list[tuple[str, Threat, Device]], now: datetime, policy: AlertPolicy
+    session: Session, threats: list[tuple[str, OpenedThreat, Device]], now: datetime, policy: AlertPolicy
 ) -> int:
     """Queue the alerts for threats that just became OPEN (`event` names the opening). Returns rows
     queued or folded."""
