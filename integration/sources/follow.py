@@ -84,10 +84,11 @@ class StreamFollower:
         """Follow for ever (`serve`), starting again from the committed cursor after any failure."""
         failures = 0
         while True:
+            progress = self.total.transactions
             try:
                 await self.follow(until_idle=False)
             except (SourceError, StoreError) as error:
-                failures += 1
+                failures = 1 if self.total.transactions > progress else failures + 1
                 wait = min(RESTART_SECONDS[1], RESTART_SECONDS[0] * 2 ** min(failures - 1, 10))
                 log.warning("following Lookout's stream stopped (%s); again in %.0f s", error, wait)
                 await self.sleep(wait)
@@ -116,6 +117,8 @@ class StreamFollower:
                     applied = await asyncio.to_thread(self._apply, batch)
                     self._count(done, batch, applied)
                     self.committed(applied)
+                elif self._resolve_pending:  # a stream that works again but has nothing to say
+                    await asyncio.to_thread(self._resolve)
                 if until_idle and idle and queue.empty():
                     return done
         except SourceError as error:
@@ -176,6 +179,11 @@ class StreamFollower:
                 connector_errors.resolve(session, STREAM_FAILING, now)
         self._resolve_pending = False
         return applied
+
+    def _resolve(self) -> None:
+        with self.store.write() as session:
+            connector_errors.resolve(session, STREAM_FAILING, self.clock.now())
+        self._resolve_pending = False
 
     def _record_failure(self, message: str) -> None:
         try:

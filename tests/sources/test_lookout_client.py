@@ -171,3 +171,11 @@ async def test_the_stream_asks_for_threat_and_device_events_from_at_most_ten_day
     assert request.params["types"] == "THREAT,DEVICE" and "id" not in request.params
     start = datetime.fromisoformat(request.params["start_time"].replace("Z", "+00:00"))
     assert 9.9 < (datetime.now(NOW.tzinfo) - start).total_seconds() / 86_400 < 10
+
+
+async def test_a_token_is_renewed_before_it_expires(lookout_fake: FakeLookout, lookout_client: Make) -> None:
+    lookout_fake.token_seconds = 60  # inside the two minutes before expiry in which it is renewed
+    lookout_fake.devices = [lookout_device(n) for n in range(1, 4)]
+    assert len(await snapshot(lookout_client(page_limit=1))) == 3
+    tokens = [s.authorization for s in lookout_fake.requests_to("/mra/api/v2/devices")]
+    assert tokens == ["Bearer token-1", "Bearer token-2", "Bearer token-3", "Bearer token-4"]

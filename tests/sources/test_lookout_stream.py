@@ -14,8 +14,8 @@ from sqlmodel import col, select
 from integration import sync
 from integration.alerts import AlertPolicy
 from integration.clock import FixedClock
-from integration.errors import StoreError
-from integration.sources.follow import MALFORMED_EVENT, Followed, StreamFollower
+from integration.errors import SourceError, StoreError
+from integration.sources.follow import MALFORMED_EVENT, STREAM_FAILING, Followed, StreamFollower
 from integration.sources.lookout import LookoutClient
 from integration.sync import DeviceReport
 from storage.engine import Store
@@ -28,7 +28,7 @@ from tests.sources.conftest import (
     lookout_guid,
     lookout_threat_event,
 )
-from tests.sources.fake_lookout import Connection, FakeLookout
+from tests.sources.fake_lookout import Connection, FakeLookout, Fault
 
 Make = Callable[..., LookoutClient]
 STREAM = "/mra/stream/v2/events"
@@ -234,3 +234,32 @@ async def test_a_transaction_that_fails_after_the_events_arrived_loses_nothing_a
         keys = list(session.exec(select(OutboxMessage.idempotency_key)).all())
     per_threat = {t: sum(t in key for key in keys) for t in opened}
     assert set(per_threat.values()) == {2}  # the admin's e-mail and Slack alert, once each
+
+
+async def test_a_stream_that_keeps_failing_is_a_connector_error_resolved_once_it_works_again(
+    store: Store, lookout_fake: FakeLookout, lookout_client: Make, lookout_sleeps: Sleeps
+) -> None:
+    lookout_fake.fail(STREAM, Fault(503, times=6))
+    with pytest.raises(SourceError, match=r"event stream with HTTP 503 \(6 tries\)"):
+        await catch_up(store, lookout_client())
+    assert len(lookout_sleeps) == 5 and cursor(store) is None
+    with store.read() as session:
+        error = session.get(ConnectorError, STREAM_FAILING)
+    assert error is not None and error.resolved_at is None and "HTTP 503" in error.message
+    again = await catch_up(store, lookout_client())  # nothing new: a heartbeat says it works
+    assert again.events == 0
+    with store.read() as session:
+        error = session.get(ConnectorError, STREAM_FAILING)
+    assert error is not None and error.resolved_at == NOW
+
+
+async def test_server_errors_on_the_stream_back_off_then_it_streams(
+    sqlite_store: Store, lookout_fake: FakeLookout, lookout_client: Make, lookout_sleeps: Sleeps
+) -> None:
+    add_devices(sqlite_store, [lookout_guid(1, n) for n in range(1, 21)])
+    lookout_fake.events = mixed_events(10)
+    lookout_fake.fail(STREAM, Fault(500, times=2))
+    lookout_fake.fail(STREAM, Fault(429, retry_after="4"))
+    done = await catch_up(sqlite_store, lookout_client())
+    assert done.events == 10 and len(lookout_sleeps) == 3 and lookout_sleeps[2] == 4.0
+    assert 0.5 <= lookout_sleeps[0] <= 1 and 1 <= lookout_sleeps[1] <= 2
