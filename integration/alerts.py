@@ -27,7 +27,6 @@ from integration.levels import RiskLevel
 from integration.messages import CatchUp, StormSummary, TestAlert, ThreatAlert, ThreatFacts
 from storage import outbox
 from storage.models import (
-    Device,
     DirectoryUser,
     GroupMembership,
     NotificationPreference,
@@ -35,6 +34,7 @@ from storage.models import (
     Subscription,
 )
 from storage.outbox import NewMessage
+from storage.states import Platform
 
 ALERT_TTL = timedelta(hours=1)
 # `notify test` sends its own rows and says how it went; the deliverer takes them only after this
@@ -73,7 +73,20 @@ class OpenedThreat(Protocol):
     def detected_at(self) -> datetime: ...
 
 
-def facts(threat: OpenedThreat, device: Device, risk: RiskLevel) -> ThreatFacts:
+class AlertDevice(Protocol):
+    """What an alert needs of a device: a `Device`, or just these columns of one."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def owner_email(self) -> str: ...
+    @property
+    def platform(self) -> Platform: ...
+
+
+def facts(threat: OpenedThreat, device: AlertDevice, risk: RiskLevel) -> ThreatFacts:
     return {
         "threat_id": threat.id,
         "device_id": device.id,
@@ -164,7 +177,10 @@ def quiet_until(quiet: tuple[str, str, str] | None, now: datetime) -> datetime |
 
 
 def enqueue_threats(
-    session: Session, threats: list[tuple[str, OpenedThreat, Device]], now: datetime, policy: AlertPolicy
+    session: Session,
+    threats: list[tuple[str, OpenedThreat, AlertDevice]],
+    now: datetime,
+    policy: AlertPolicy,
 ) -> int:
     """Queue the alerts for threats that just became OPEN (`event` names the opening). Returns rows
     queued or folded."""

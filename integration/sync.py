@@ -116,17 +116,20 @@ def apply(
     # Read every row the batch touches in a few queries, and write them together: a `session.get` per
     # event (with its autoflush, one INSERT each) made a stream of threats ~5× slower, and a row object
     # per new threat cost more than the INSERT itself, so new threats go in as one multi-row INSERT.
-    known_devices = _rows(session, Device, touched)
+    # A device only a threat names needs just the columns an alert shows, not a row object.
+    known_devices = _rows(session, Device, {d.id for d in devices})
+    named = _alert_devices(session, {t.device_id for t in threats if t.device_id} - set(known_devices))
     known_threats = _rows(session, Threat, {t.id for t in threats})
     with session.no_autoflush:
         for report in devices:
             _apply_device(session, report, now, applied, known_devices)
     session.flush()
-    opened: list[tuple[str, alerts.OpenedThreat, Device]] = []
+    opened: list[tuple[str, alerts.OpenedThreat, alerts.AlertDevice]] = []
     new: dict[str, dict[str, Any]] = {}
+    by_id: dict[str, alerts.AlertDevice] = {**named, **known_devices}
     with session.no_autoflush:
         for threat_report in threats:
-            _apply_threat(session, threat_report, now, applied, opened, known_devices, known_threats, new)
+            _apply_threat(session, threat_report, now, applied, opened, by_id, known_threats, new)
     if new:
         session.execute(insert(Threat), list(new.values()))
     session.flush()  # the store's triggers bring each device's open classifications up to date
@@ -182,8 +185,8 @@ def _apply_threat(
     report: ThreatReport,
     now: datetime,
     applied: Applied,
-    opened: list[tuple[str, alerts.OpenedThreat, Device]],
-    devices: dict[str, Device],
+    opened: list[tuple[str, alerts.OpenedThreat, alerts.AlertDevice]],
+    devices: dict[str, alerts.AlertDevice],
     threats: dict[str, Threat],
     new: dict[str, dict[str, Any]],
 ) -> None:
@@ -241,6 +244,17 @@ def _rows(session: Session, table: type[_Row], ids: set[str]) -> dict[str, _Row]
     for start in range(0, len(ordered), _CHUNK):
         query = select(table).where(col(table.id).in_(ordered[start : start + _CHUNK]))
         found.update((row.id, row) for row in session.exec(query).all())
+    return found
+
+
+def _alert_devices(session: Session, ids: set[str]) -> dict[str, alerts.AlertDevice]:
+    found: dict[str, alerts.AlertDevice] = {}
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), _CHUNK):
+        query = sa_select(
+            col(Device.id), col(Device.name), col(Device.owner_email), col(Device.platform)
+        ).where(col(Device.id).in_(ordered[start : start + _CHUNK]))
+        found.update((row.id, row) for row in session.execute(query).all())
     return found
 
 
