@@ -53,7 +53,7 @@ def from_settings(settings: Settings, **options: Any) -> "LookoutClient":
         )
     url = settings.lookout_api_url.strip()
     if not url.startswith(("https://", "http://")):
-        raise SourceError(f"LOOKOUT_API_URL must start with https:// (it is {url[:80]!r}).")
+        raise SourceError(f"LOOKOUT_API_URL must be an https:// URL (it is {url[:80]!r}).")
     http_options = {
         k: options.pop(k) for k in ("transport", "sleep", "clock", "rng", "retry") if k in options
     }

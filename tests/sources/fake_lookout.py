@@ -210,7 +210,8 @@ class FakeLookout:
 
     # --- running ---------------------------------------------------------------------------------
     @classmethod
-    def running(cls, **options: Any) -> Iterator["FakeLookout"]:
+    def running(cls, *, tls: tuple[str, str] | None = None, **options: Any) -> Iterator["FakeLookout"]:
+        """Serving on a free port; `tls`: (key file, certificate chain file) to serve HTTPS."""
         fake = cls(**options)
         listening = socket.socket()
         listening.bind(("127.0.0.1", 0))
@@ -222,6 +223,8 @@ class FakeLookout:
                 access_log=False,
                 timeout_graceful_shutdown=1,
                 lifespan="off",
+                ssl_keyfile=tls[0] if tls else None,
+                ssl_certfile=tls[1] if tls else None,
             )
         )
         thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
@@ -231,7 +234,7 @@ class FakeLookout:
             if time.monotonic() > deadline:
                 raise RuntimeError("the fake Lookout did not start")
             time.sleep(0.01)
-        fake.url = f"http://127.0.0.1:{port}"
+        fake.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
         try:
             yield fake
         finally:

@@ -1,13 +1,18 @@
 """The Lookout client against the fake Lookout over real HTTP: token, paging, retries, refusals."""
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 import pytest
+import trustme
 
+from integration.config import Settings
 from integration.errors import SourceError
+from integration.sources import lookout
 from integration.sources.lookout import LookoutClient
-from integration.sources.lookout_http import LookoutKeyRefused, LookoutUnavailable
+from integration.sources.lookout_http import LookoutKeyRefused, LookoutUnavailable, Retry
 from integration.sync import DeviceReport, ThreatReport
 from storage.states import ActivationStatus, RiskLevel, ThreatStatus
 from tests.conftest import NOW
@@ -179,3 +184,21 @@ async def test_a_token_is_renewed_before_it_expires(lookout_fake: FakeLookout, l
     assert len(await snapshot(lookout_client(page_limit=1))) == 3
     tokens = [s.authorization for s in lookout_fake.requests_to("/mra/api/v2/devices")]
     assert tokens == ["Bearer token-1", "Bearer token-2", "Bearer token-3", "Bearer token-4"]
+
+
+def test_https_trusts_the_private_ca_in_ssl_cert_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca = trustme.CA()
+    served = ca.issue_cert("127.0.0.1")
+    key, chain, ca_file = tmp_path / "key.pem", tmp_path / "chain.pem", tmp_path / "ca.pem"
+    served.private_key_pem.write_to_path(str(key))
+    served.cert_chain_pems[0].write_to_path(str(chain))
+    ca.cert_pem.write_to_path(str(ca_file))
+    for fake in FakeLookout.running(tls=(str(key), str(chain)), devices=[lookout_device(1)]):
+        settings = Settings(LOOKOUT_APP_KEY=fake.key, LOOKOUT_API_URL=fake.url)  # type: ignore[call-arg]
+        assert fake.url.startswith("https://")
+        with pytest.raises(SourceError, match="could not be reached"):  # the CA is not trusted yet
+            asyncio.run(snapshot(lookout.from_settings(settings, retry=Retry(attempts=1))))
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        assert len(asyncio.run(snapshot(lookout.from_settings(settings)))) == 1
