@@ -154,7 +154,13 @@ class LookoutClient:
         if last and not last.startswith("@"):
             return {"types": STREAM_TYPES, "id": last}
         if last:
-            start = datetime.fromisoformat(last[1:])
+            try:
+                start = datetime.fromisoformat(last[1:])
+            except ValueError:
+                raise SourceError(
+                    f"The stored Lookout stream position {last[:40]!r} is not a time: "
+                    "run `mesbot sync --full`."
+                ) from None
         earliest = datetime.fromtimestamp(self.http.clock(), UTC) - START_LIMIT + timedelta(minutes=5)
         at = max(start, earliest).astimezone(UTC)
         return {

@@ -263,3 +263,12 @@ async def test_server_errors_on_the_stream_back_off_then_it_streams(
     done = await catch_up(sqlite_store, lookout_client())
     assert done.events == 10 and len(lookout_sleeps) == 3 and lookout_sleeps[2] == 4.0
     assert 0.5 <= lookout_sleeps[0] <= 1 and 1 <= lookout_sleeps[1] <= 2
+
+
+async def test_a_stored_position_that_is_not_a_time_asks_for_a_full_sync(
+    sqlite_store: Store, lookout_client: Make
+) -> None:
+    with sqlite_store.write() as session:
+        session.add(SourceCursor(name="lookout", value="@yesterday", updated_at=NOW))
+    with pytest.raises(SourceError, match=r"'@yesterday' is not a time: run `mesbot sync --full`"):
+        await catch_up(sqlite_store, lookout_client())
