@@ -298,6 +298,30 @@ def serve_command(runtime: Runtime, role: str) -> None:
     asyncio.run(serve(settings, store, runtime.clock, role))
 
 
+@main.command("sync")
+@click.option(
+    "--full", is_flag=True, help="List every device and threat instead of catching up from the stream."
+)
+@pass_runtime
+def sync_command(runtime: Runtime, full: bool) -> None:
+    """Pull from the configured source now; print what was added, changed and removed."""
+    import asyncio
+
+    store, settings = runtime.ready_store(), runtime.settings
+    if settings.source == "demo":
+        from notifications import jobs, wiring
+
+        # the simulated tenant only moves forward in time: there is nothing else to list
+        outcome = asyncio.run(jobs.run(wiring.deps(settings, store, runtime.clock), "source-sync"))
+        click.echo(f"demo: {neutralise_lines(outcome.detail)}")
+        sys.exit(0 if outcome.ok else 1)
+    from bot import source_pull
+
+    click.echo(
+        neutralise_lines(asyncio.run(source_pull.pull_lookout(settings, store, runtime.clock, full=full)))
+    )
+
+
 @main.group("jobs")
 def jobs_group() -> None:
     """The scheduled jobs: list them, or run one now."""

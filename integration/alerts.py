@@ -15,7 +15,7 @@ Opt-in and access are looked at again when a row is sent (notifications/delivery
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
@@ -27,15 +27,14 @@ from integration.levels import RiskLevel
 from integration.messages import CatchUp, StormSummary, TestAlert, ThreatAlert, ThreatFacts
 from storage import outbox
 from storage.models import (
-    Device,
     DirectoryUser,
     GroupMembership,
     NotificationPreference,
     QuietHours,
     Subscription,
-    Threat,
 )
 from storage.outbox import NewMessage
+from storage.states import Platform
 
 ALERT_TTL = timedelta(hours=1)
 # `notify test` sends its own rows and says how it went; the deliverer takes them only after this
@@ -58,7 +57,36 @@ class Recipient:
     quiet: tuple[str, str, str] | None  # start, end, zone
 
 
-def facts(threat: Threat, device: Device, risk: RiskLevel) -> ThreatFacts:
+class OpenedThreat(Protocol):
+    """What an alert needs of a threat: a stored `Threat`, or the source's report of a new one (which
+    `sync.apply` inserts without building a row object)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def classification(self) -> str: ...
+    @property
+    def risk(self) -> RiskLevel: ...
+    @property
+    def app_name(self) -> str | None: ...
+    @property
+    def detected_at(self) -> datetime: ...
+
+
+class AlertDevice(Protocol):
+    """What an alert needs of a device: a `Device`, or just these columns of one."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def owner_email(self) -> str: ...
+    @property
+    def platform(self) -> Platform: ...
+
+
+def facts(threat: OpenedThreat, device: AlertDevice, risk: RiskLevel) -> ThreatFacts:
     return {
         "threat_id": threat.id,
         "device_id": device.id,
@@ -149,7 +177,10 @@ def quiet_until(quiet: tuple[str, str, str] | None, now: datetime) -> datetime |
 
 
 def enqueue_threats(
-    session: Session, threats: list[tuple[str, Threat, Device]], now: datetime, policy: AlertPolicy
+    session: Session,
+    threats: list[tuple[str, OpenedThreat, AlertDevice]],
+    now: datetime,
+    policy: AlertPolicy,
 ) -> int:
     """Queue the alerts for threats that just became OPEN (`event` names the opening). Returns rows
     queued or folded."""

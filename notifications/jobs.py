@@ -25,6 +25,7 @@ from integration.alerts import AlertPolicy
 from integration.clock import Clock
 from integration.config import Settings
 from integration.errors import MesbotError
+from integration.sources.port import ThreatSource
 from integration.text import neutralise
 from notifications.delivery import Deliverer
 from notifications.metrics import NotifierMetrics
@@ -47,6 +48,7 @@ class Deps:
     policy: AlertPolicy
     metrics: NotifierMetrics | None = None
     doorbell: asyncio.Event = field(default_factory=asyncio.Event)
+    source: ThreatSource | None = None  # the process's Lookout client while `serve` follows the stream
 
     def ring(self) -> None:
         """Wake the deliverer: rows were committed."""
@@ -79,8 +81,8 @@ async def source_sync(deps: Deps, now: datetime) -> str:
     stopped for days catches up without holding the store's write lock for long. Each chunk is
     applied at its own time, so alerts for threats older than their TTL expire into the digest
     instead of arriving days late."""
-    if deps.settings.source != "demo":
-        raise MesbotError("The Lookout source is not built yet (issue 9): set MESBOT_SOURCE=demo.")
+    if deps.settings.source == "lookout":
+        return await lookout_catch_up(deps)
     from integration.demo import simulator  # the demo's own source; the Lookout client replaces it
 
     def chunk(session: Any) -> tuple[sync.Applied, int, datetime]:
@@ -110,6 +112,27 @@ async def source_sync(deps: Deps, now: datetime) -> str:
         f"{events} event(s): {opened} threat(s) opened, {closed} closed, "
         f"{changed} device(s) changed, {queued} alert(s) queued"
     )
+
+
+LOOKOUT_CATCH_UP_SECONDS = 300.0
+
+
+async def lookout_catch_up(deps: Deps) -> str:
+    """`jobs run source-sync` in Lookout mode: apply the stream from the committed cursor until it is
+    idle (or for at most five minutes). `serve` follows the stream instead (notifications/stream.py)."""
+    from integration.sources import lookout
+    from integration.sources.follow import StreamFollower
+
+    source = deps.source or lookout.from_settings(deps.settings)
+    try:
+        follower = StreamFollower(
+            deps.store, source, clock=deps.clock, policy=deps.policy, committed=lambda _applied: deps.ring()
+        )
+        done = await follower.follow(until_idle=True, max_seconds=LOOKOUT_CATCH_UP_SECONDS)
+    finally:
+        if deps.source is None:
+            await source.close()
+    return done.line()
 
 
 def _write(store: Store, work: Callable[[Any], _T]) -> _T:
@@ -166,7 +189,7 @@ JOBS: dict[str, Job] = {
     job.name: job
     for job in (
         Job("heartbeat", heartbeat, "every heartbeat-minutes (connector setting)"),
-        Job("source-sync", source_sync, "every minute"),
+        Job("source-sync", source_sync, "every minute (Lookout: the stream, continuously)"),
         Job("enrollment-scan", enrollment_scan, "hourly"),
         Job("disconnected-sweep", disconnected_sweep, "hourly"),
         Job("deliver", deliver, f"on commit, and every {DELIVER_POLL_SECONDS:g} s"),

@@ -26,12 +26,13 @@ import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from integration.errors import StoreError
-from notifications import jobs, wiring
+from notifications import jobs, stream, wiring
 from notifications.jobs import DELIVER_POLL_SECONDS, JOBS, Deps
 from notifications.leader import Leadership, identity
 from storage import leader
@@ -69,6 +70,10 @@ class Scheduler:
             metrics=deps.metrics,
         )
         self._leader_tasks: dict[str, LeaderTask] = dict(leader_tasks or {})
+        self._periodic_names = PERIODIC
+        if deps.settings.source == "lookout":  # the event stream replaces the every-minute poll
+            self._periodic_names = tuple(name for name in PERIODIC if name != "source-sync")
+            self._leader_tasks.setdefault("lookout-stream", partial(stream.follow, deps))
         self._running_leader_tasks: dict[str, asyncio.Task[None]] = {}
         self._deliver_task: asyncio.Task[None] | None = None
         self._leadership_task: asyncio.Task[None] | None = None
@@ -103,7 +108,8 @@ class Scheduler:
         self.aps.start()
         self._deliver_task = asyncio.create_task(self._deliver_forever(), name="deliver")
         self._leadership_task = asyncio.create_task(self.leadership.run(), name="leadership")
-        log.info("scheduler started: deliver here; %s while this worker leads", ", ".join(PERIODIC))
+        leading = [*self._periodic_names, *self._leader_tasks]
+        log.info("scheduler started: deliver here; %s while this worker leads", ", ".join(leading))
 
     def next_runs(self) -> dict[str, datetime | None]:
         """When each job runs next (`jobs list`, `/healthz`); None for periodic jobs while not leading."""
@@ -130,7 +136,7 @@ class Scheduler:
         runs = await asyncio.to_thread(jobs.last_runs, self.deps.store)
         self._heartbeat_minutes = minutes
         now = datetime.now(UTC)  # APScheduler's own clock
-        for name in PERIODIC:
+        for name in self._periodic_names:
             last = runs.get(name)
             first = jobs.first_run(
                 name, self.deps.settings, minutes, last.last_started_at if last else None, now
@@ -148,7 +154,7 @@ class Scheduler:
 
     async def _follow(self) -> None:
         """Not the leader (any more): no periodic job and no leader-only task runs here."""
-        for name in PERIODIC:
+        for name in self._periodic_names:
             if self.aps.get_job(name) is not None:
                 self.aps.remove_job(name)
         running, self._running_leader_tasks = self._running_leader_tasks, {}

@@ -56,19 +56,25 @@ def parse(event: Mapping[str, Any]) -> list[SourceEvent]:
 
 def _threat(event: Mapping[str, Any]) -> ThreatReport:
     body = _object(event, "threat")
+    at = _time(event.get("created_time"))
+    actor = _part(event, "actor")
+    device_id = actor.get("guid", "") if actor.get("type") == "DEVICE" else ""
+    return _threat_report(body, body.get("severity"), device_id=device_id, at=at, closed=at)
+
+
+def _threat_report(
+    body: Mapping[str, Any], severity_value: Any, *, device_id: Any, at: datetime, closed: datetime | None
+) -> ThreatReport:
     classifications = body.get("classifications")
     if not (isinstance(classifications, list) and classifications and isinstance(classifications[0], str)):
         raise MalformedEvent("the threat has no classification")
     classification = classifications[0].upper()
     if classification not in CATALOGUE:
         raise MalformedEvent(f"unknown threat classification {_shown(classification)}")
-    severity = SEVERITY.get(str(body.get("severity", "")).upper())
+    severity = SEVERITY.get(str(severity_value or "").upper())
     if severity is None:
-        raise MalformedEvent(f"unknown threat severity {_shown(body.get('severity'))}")
+        raise MalformedEvent(f"unknown threat severity {_shown(severity_value)}")
     status = _enum(ThreatStatus, body.get("status"), "threat status")
-    at = _time(event.get("created_time"))
-    actor = _part(event, "actor")
-    device_id = actor.get("guid", "") if actor.get("type") == "DEVICE" else ""
     details = _part(body, "details")
     return ThreatReport(
         id=_guid(body.get("guid"), "threat guid"),
@@ -76,9 +82,9 @@ def _threat(event: Mapping[str, Any]) -> ThreatReport:
         status=status,
         classification=classification,
         risk=severity,
-        type=str(body.get("type") or "UNKNOWN"),
+        type=str(body.get("type") or "UNKNOWN")[:40],
         detected_at=at,
-        resolved_at=at if status != ThreatStatus.OPEN else None,
+        resolved_at=(closed or at) if status != ThreatStatus.OPEN else None,
         app_name=_text(details.get("application_name")),
         package_name=_text(details.get("package_name")),
         path=_text(details.get("path")),
@@ -88,8 +94,14 @@ def _threat(event: Mapping[str, Any]) -> ThreatReport:
 
 
 def _device(event: Mapping[str, Any]) -> DeviceReport:
-    body = _object(event, "device")
-    status = _part(body, "status")
+    return device(_object(event, "device"))
+
+
+def device(body: Mapping[str, Any]) -> DeviceReport:
+    """A device body from the stream (state nested under `status`, the MDM link under `info`) or from
+    the REST listing (both flat at the top level; DOMAIN.md marks those names unconfirmed): one shape."""
+    status = _part(body, "status") or body
+    info = _part(body, "info") or body
     hardware = _part(body, "hardware")
     software = _part(body, "software")
     client = _part(body, "client")
@@ -102,11 +114,29 @@ def _device(event: Mapping[str, Any]) -> DeviceReport:
         protection_status=_optional_enum(ProtectionStatus, status.get("protection_status")),
         security_status=_optional_enum(SecurityStatus, status.get("security_status")),
         checkin_time=_time(body["checkin_time"]) if body.get("checkin_time") else None,
+        activated_at=_time(body["activated_at"]) if body.get("activated_at") else None,
         os_version=_text(software.get("os_version")),
         security_patch_level=_text(software.get("security_patch_level")),
         manufacturer=_text(hardware.get("manufacturer")),
         model=_text(hardware.get("model")),
         client_version=_text(client.get("package_version")),
+        external_id=_text(info.get("external_id")),
+    )
+
+
+def rest_threat(body: Mapping[str, Any]) -> ThreatReport:
+    """A threat from the REST listing (`/mra/api/v2/threats`). It names its device in `device_guid` and
+    its severity in `risk`; its times are `detected_at` and `closed_at` (DOMAIN.md: unconfirmed names,
+    so `severity` and `created_time` are read too)."""
+    if not isinstance(body, Mapping):
+        raise MalformedEvent("the threat is not a JSON object")
+    severity_value = body.get("risk", body.get("severity"))
+    return _threat_report(
+        body,
+        severity_value,
+        device_id=body.get("device_guid") or "",
+        at=_time(body.get("detected_at") or body.get("created_time")),
+        closed=_time(body["closed_at"]) if body.get("closed_at") else None,
     )
 
 

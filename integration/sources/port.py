@@ -12,6 +12,11 @@ What a source reports is applied by `integration.sync.apply` (threat side) or
 speak HTTP, the rules and the store stay here. A client raises `integration.errors.SourceError` (or a
 subclass) with a message an admin can act on — which credential, what the API said — and never puts a
 secret in it.
+
+The demo simulator (`integration.demo.simulator`) is not a `ThreatSource`, on purpose: it is driven by
+the store (each step reads the fleet as the earlier steps left it, inside the transaction that applies
+its events), so it has no stream to follow outside a transaction. Wrapping it would mean a session
+smuggled into `stream()`; `jobs.source_sync` calls it directly instead.
 """
 
 from collections.abc import AsyncIterator, Sequence
@@ -34,14 +39,18 @@ class Batch:
 class ThreatSource(Protocol):
     cursor_name: str  # the `SourceCursor` row this source's position is kept in
 
-    def snapshot(self) -> AsyncIterator[list[SourceEvent]]:
-        """Every device, then every threat, a page at a time (a full sync)."""
+    def snapshot(self) -> AsyncIterator[Batch]:
+        """Every device, then every threat, a page at a time (a full sync; `cursor` is None, and
+        `malformed` says which records could not be read)."""
         ...
 
     def stream(self, after: str | None, *, start: datetime) -> AsyncIterator[Batch]:
         """Events after the cursor `after` (from `start` when there is none), batch by batch, for as
-        long as the caller keeps reading; reconnecting and backing off are the source's business."""
+        long as the caller keeps reading; reconnecting and backing off are the source's business. An
+        empty batch says the stream is idle (caught up)."""
         ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,191 @@
+"""`mesbot sync [--full]`, `jobs run source-sync` and `serve`'s stream follower in Lookout mode, against
+the fake Lookout over real HTTP."""
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlmodel import select
+
+from bot.cli import main
+from integration.clock import FixedClock
+from integration.config import Settings
+from notifications import jobs, stream, wiring
+from notifications.jobs import Deps
+from storage.engine import Store
+from storage.models import Device, SourceCursor, Threat
+from storage.states import ActivationStatus
+from tests.conftest import NOW
+from tests.sources.conftest import lookout_device, lookout_guid, lookout_threat, lookout_threat_event
+from tests.sources.fake_lookout import FakeLookout
+
+
+class Mesbot:
+    def __init__(self, path: Path, fake: FakeLookout) -> None:
+        self.url = f"sqlite:///{path}"
+        self.env = {
+            "MESBOT_DATABASE_URL": self.url,
+            "MESBOT_SOURCE": "lookout",
+            "LOOKOUT_APP_KEY": fake.key,
+            "LOOKOUT_API_URL": fake.url,
+        }
+        self.runner = CliRunner()
+        assert self("db", "upgrade").exit_code == 0
+
+    def __call__(self, *args: str, **env: str) -> Result:
+        return self.runner.invoke(main, list(args), env=self.env | env)
+
+    def store(self) -> Store:
+        return Store(self.url)
+
+
+@pytest.fixture
+def mesbot(tmp_path: Path, lookout_fake: FakeLookout) -> Mesbot:
+    return Mesbot(tmp_path / "mesbot.db", lookout_fake)
+
+
+def rows(store: Store) -> tuple[dict[str, Device], dict[str, Threat], str | None]:
+    with store.read() as session:
+        devices = {d.id: d for d in session.exec(select(Device)).all()}
+        threats = {t.id: t for t in session.exec(select(Threat)).all()}
+        cursor = session.get(SourceCursor, "lookout")
+    store.dispose()
+    return devices, threats, cursor.value if cursor else None
+
+
+def test_a_full_sync_pages_thousands_of_devices_then_removes_what_lookout_no_longer_lists(
+    mesbot: Mesbot, lookout_fake: FakeLookout
+) -> None:
+    lookout_fake.devices = [lookout_device(n) for n in range(1, 3_001)]
+    lookout_fake.threats = [lookout_threat(n, device=n) for n in range(1, 51)]
+    result = mesbot("sync", "--full")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(
+        "Full sync: 3,000 added, 0 changed, 0 removed (3,000 device(s) and 50 threat(s)"
+    )
+    oids = [s.params.get("oid") for s in lookout_fake.requests_to("/mra/api/v2/devices")]
+    assert oids == [None, "1000", "2000", "3000"]
+    devices, threats, cursor = rows(mesbot.store())
+    assert len(devices) == 3_000 and len(threats) == 50
+    assert cursor is not None and cursor.startswith("@")
+    assert devices[lookout_guid(1, 9)].external_id == "intune-9"
+
+    del lookout_fake.devices[6]  # device 7 (and its threat) is gone from Lookout
+    lookout_fake.threats = [t for t in lookout_fake.threats if t["device_guid"] != lookout_guid(1, 7)]
+    lookout_fake.devices[7]["activation_status"] = "DEACTIVATED"  # device 9
+    again = mesbot("sync", "--full")
+    assert again.exit_code == 0, again.output
+    assert again.output.startswith(
+        "Full sync: 0 added, 1 changed, 1 removed (2,999 device(s) and 49 threat(s)"
+    )
+    devices, threats, _ = rows(mesbot.store())
+    assert lookout_guid(1, 7) not in devices and lookout_guid(2, 7) not in threats
+    assert devices[lookout_guid(1, 9)].activation_status == ActivationStatus.DEACTIVATED
+
+
+def test_after_a_full_sync_the_stream_starts_where_the_listing_began(
+    mesbot: Mesbot, lookout_fake: FakeLookout
+) -> None:
+    lookout_fake.devices = [lookout_device(n) for n in range(1, 4)]
+    assert mesbot("sync", "--full").exit_code == 0
+    _, _, listed_at = rows(mesbot.store())
+    lookout_fake.events = [lookout_threat_event(1, threat=1, device=2)]
+    result = mesbot("sync")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(
+        "Caught up from the stream: 0 added, 0 changed, 0 removed (1 event(s): 1 threat"
+    )
+    [request] = lookout_fake.requests_to("/mra/stream/v2/events")
+    assert listed_at is not None and request.params["start_time"].startswith(listed_at[1:20])
+    _, threats, cursor = rows(mesbot.store())
+    assert lookout_guid(2, 1) in threats and cursor == lookout_fake.events[0]["id"]
+
+
+def test_the_first_sync_without_full_lists_everything_since_there_is_no_stream_position(
+    mesbot: Mesbot, lookout_fake: FakeLookout
+) -> None:
+    lookout_fake.devices = [lookout_device(1)]
+    result = mesbot("sync")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Full sync (no stream position yet, so a full listing first): 1 added")
+
+
+def test_a_listing_with_no_devices_removes_nothing(mesbot: Mesbot, lookout_fake: FakeLookout) -> None:
+    lookout_fake.devices = [lookout_device(n) for n in range(1, 4)]
+    assert mesbot("sync", "--full").exit_code == 0
+    lookout_fake.devices = []
+    result = mesbot("sync", "--full")
+    assert (
+        result.exit_code == 0 and "Lookout listed no devices, so the 3 stored ones were kept" in result.output
+    )
+    assert len(rows(mesbot.store())[0]) == 3
+
+
+def test_a_wrong_key_is_one_line_naming_the_variable_and_exit_1(
+    mesbot: Mesbot, lookout_fake: FakeLookout
+) -> None:
+    result = mesbot("sync", "--full", LOOKOUT_APP_KEY="wrong-key-123")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: Lookout refused LOOKOUT_APP_KEY (invalid_client: Client authentication failed): create a new "
+        "application key in the Lookout console (System → Application Keys) and set LOOKOUT_APP_KEY to it."
+    ]
+    assert "wrong-key-123" not in result.output and len(lookout_fake.requests_to("/oauth2/token")) == 1
+
+
+def test_a_missing_key_says_which_variable_to_set(mesbot: Mesbot) -> None:
+    result = mesbot("sync", LOOKOUT_APP_KEY="")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: LOOKOUT_APP_KEY is not set: MESBOT_SOURCE=lookout needs")
+    assert "Traceback" not in result.output
+
+
+def make_deps(store: Store, fake: FakeLookout) -> Deps:
+    settings = Settings(MESBOT_SOURCE="lookout", LOOKOUT_APP_KEY=fake.key, LOOKOUT_API_URL=fake.url)  # type: ignore[call-arg]
+    return wiring.deps(settings, store, FixedClock(NOW))
+
+
+def test_jobs_run_source_sync_catches_up_from_the_stream(
+    sqlite_store: Store, lookout_fake: FakeLookout
+) -> None:
+    lookout_fake.devices = [lookout_device(n) for n in range(1, 4)]
+    lookout_fake.events = [lookout_threat_event(n, threat=n, device=2) for n in range(1, 4)]
+    with sqlite_store.write() as session:
+        session.add(SourceCursor(name="lookout", value="@" + NOW.isoformat(), updated_at=NOW))
+    from integration import sync
+    from integration.sources import lookout_events
+
+    with sqlite_store.write() as session:
+        sync.apply(session, [lookout_events.device(d) for d in lookout_fake.devices], now=NOW)
+    outcome = asyncio.run(jobs.run(make_deps(sqlite_store, lookout_fake), "source-sync"))
+    assert outcome.ok and outcome.detail.startswith("3 event(s): 3 threat(s) opened"), outcome.detail
+
+
+async def test_serve_follows_the_stream_until_stopped(sqlite_store: Store, lookout_fake: FakeLookout) -> None:
+    from integration import sync
+    from integration.sources import lookout_events
+
+    lookout_fake.devices = [lookout_device(n) for n in range(1, 4)]
+    with sqlite_store.write() as session:
+        sync.apply(session, [lookout_events.device(d) for d in lookout_fake.devices], now=NOW)
+    lookout_fake.events = [lookout_threat_event(1, threat=1, device=2)]
+    deps = make_deps(sqlite_store, lookout_fake)
+    following = asyncio.create_task(stream.follow(deps))  # as the leader runs it
+    for _ in range(200):
+        await asyncio.sleep(0.02)
+        if len(rows(sqlite_store)[1]) == 1:
+            break
+    lookout_fake.events.append(lookout_threat_event(2, threat=2, device=3))  # live, on the open stream
+    for _ in range(200):
+        await asyncio.sleep(0.02)
+        if len(rows(sqlite_store)[1]) == 2:
+            break
+    following.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await following
+    assert deps.source is None
+    _, threats, cursor = rows(sqlite_store)
+    assert set(threats) == {lookout_guid(2, 1), lookout_guid(2, 2)} and cursor == lookout_fake.events[1]["id"]
+    assert len(lookout_fake.requests_to("/mra/stream/v2/events")) == 1
