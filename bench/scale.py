@@ -218,18 +218,16 @@ def main() -> None:
         workdir = Path(tmp)
         for store in args.stores:
             for devices in args.devices:
+                if store == "sqlite":
+                    url = f"sqlite:///{workdir / f'scale-{devices}.db'}"
+                else:
+                    url = args.pg_url
+                    fresh_postgres(url)
+                seeds.append((store, devices, seed(url, devices)))
+                if devices == 100_000:
+                    rss.append((store, devices, peak_rss_serve_all(url, workdir, args.rss_settle)))
+                # DESIGN §2: on SQLite the same code runs with one worker
                 for workers in args.workers if store == "postgresql" else [1]:
-                    if store == "sqlite":
-                        url = f"sqlite:///{workdir / f'scale-{devices}.db'}"
-                        Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
-                    else:
-                        url = args.pg_url
-                        fresh_postgres(url)
-                    seeded = seed(url, devices)
-                    if workers == (args.workers[0] if store == "postgresql" else 1):
-                        seeds.append((store, devices, seeded))
-                        if devices == 100_000:
-                            rss.append((store, devices, peak_rss_serve_all(url, workdir, args.rss_settle)))
                     queue_alerts(url, args.alerts)
                     elapsed, sending, duplicates, lost = deliver(url, workers, args.alerts, workdir)
                     result = Result(store, devices, workers, args.alerts, elapsed, sending, duplicates, lost)
