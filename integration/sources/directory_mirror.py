@@ -112,7 +112,7 @@ def mirror(session: Session, report: DirectoryReport) -> Mirrored:
         ],
     )
 
-    old_groups = dict(connection.execute(select(_GROUPS.c.id, _GROUPS.c.name)).tuples())
+    old_groups: dict[str, str] = {row.id: row.name for row in connection.execute(select(_GROUPS))}
     stale = [gid for gid in old_groups if gid not in groups]
     if stale:
         connection.execute(delete(_GROUPS).where(_GROUPS.c.id.in_(stale)))

@@ -13,12 +13,13 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, func, select, update
 from sqlmodel import Session, col
 
 from integration import connector_errors, tenant
+from integration.config import Settings
 from integration.errors import SourceError
 from integration.sources.directory_mirror import mirror
 from integration.sources.graph_errors import GraphCredentialsError
@@ -67,6 +68,21 @@ class Refreshed:
             if text is not None
         ] + ([f"Intune: {self.devices}"] if self.devices is not None else [])
         return "; ".join(done + self.failures) or "nothing refreshed"
+
+
+async def refresh_from_settings(store: Store, settings: Settings, now: datetime, **options: Any) -> Refreshed:
+    """`refresh` from Microsoft Graph as the GRAPH_* settings say (what the enrollment-scan job and
+    `mesbot sync` call); settings that are missing are a connector error naming them, like any failure."""
+    from integration.sources.graph import GraphClient  # httpx and the client only where Graph is used
+
+    try:
+        graph = GraphClient.from_settings(settings, **options)
+    except SourceError as error:
+        result = Refreshed()
+        await _failed(store, result, "directory", error, now)
+        return result
+    async with graph:
+        return await refresh(store, graph, now)
 
 
 async def refresh(store: Store, source: DirectorySource, now: datetime) -> Refreshed:
