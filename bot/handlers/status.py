@@ -102,7 +102,7 @@ def _device_text(row: dict[str, Any]) -> str:
         said, threat = n(intune["compliance"]), n(intune["threat_state"])
         lines.append(f"  Intune: {said}, threat level from Lookout {threat} ({when})")
         if intune["sync_lag"]:
-            lines.append(f"  ⚠ Intune has not caught up (sync lag): {n(intune['disagreement'])}; {when}.")
+            lines.append(f"  ⚠ Intune has not caught up (sync lag): {n(intune['disagreement'])}.")
         if intune["note"]:
             lines.append(f"  {intune['note']}")
     for threat in row["open_threats"]:

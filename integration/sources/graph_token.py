@@ -57,11 +57,13 @@ class Credentials:
                 f"Microsoft Graph is not configured: set {', '.join(missing)} "
                 "(README: Connecting Microsoft Graph / Entra)."
             )
+        certificate = settings.graph_client_certificate or None
         return cls(
             tenant_id=(settings.graph_tenant_id or "").strip(),
             client_id=(settings.graph_client_id or "").strip(),
-            secret=settings.graph_client_secret,
-            certificate=settings.graph_client_certificate,
+            # With both set the certificate wins: an admin moving to a certificate may leave the old secret
+            secret=None if certificate else settings.graph_client_secret,
+            certificate=certificate,
         )
 
     @property

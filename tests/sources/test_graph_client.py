@@ -16,6 +16,7 @@ from integration.sources.graph_errors import (
     GraphPermissionError,
     GraphUnavailable,
 )
+from integration.sources.graph_token import Credentials
 from tests.sources.fake_graph import Failure, FakeGraph
 from tests.sources.graph_fixtures import (  # noqa: F401 (fixtures)
     RecordedSleep,
@@ -302,3 +303,11 @@ async def test_a_next_link_off_graphs_host_is_not_followed(fake_graph: FakeGraph
     async with client(fake_graph, tls) as graph:
         with pytest.raises(GraphError, match="leads off"):
             _ = [page async for page in graph.managed_devices()]
+
+
+def test_with_both_a_secret_and_a_certificate_the_certificate_is_used() -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        GRAPH_TENANT_ID="t", GRAPH_CLIENT_ID="c", GRAPH_CLIENT_SECRET="old", GRAPH_CLIENT_CERTIFICATE="/x.pem"
+    )
+    credentials = Credentials.from_settings(settings)
+    assert credentials.uses_certificate and credentials.secret is None

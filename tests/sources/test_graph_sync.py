@@ -346,3 +346,28 @@ def test_a_429_on_the_way_is_waited_out(sqlite_store: Store, fake_graph: FakeGra
     sleep = RecordedSleep()
     assert refresh(sqlite_store, fake_graph, tls, sleep=sleep).ok
     assert sleep.waits == [2.0]
+
+
+def test_jobs_run_enrollment_scan_on_the_command_line(
+    sqlite_store: Store, fake_graph: FakeGraph, tls: Tls, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    lookout_tenant(sqlite_store, "Mobile Users")
+    contoso(fake_graph)
+    env = {
+        **graph_env(fake_graph),
+        "MESBOT_DATABASE_URL": sqlite_store.url,
+        "SSL_CERT_FILE": str(tls.ca_file(tmp_path)),
+    }
+    wrong = CliRunner().invoke(
+        main, ["jobs", "run", "enrollment-scan"], env={**env, "GRAPH_CLIENT_SECRET": "nope-x"}
+    )
+    assert wrong.exit_code == 1
+    assert wrong.output.startswith("enrollment-scan: failed: ") and "GRAPH_CLIENT_SECRET" in wrong.output
+    assert "Traceback" not in wrong.output and "nope-x" not in wrong.output
+    right = CliRunner().invoke(main, ["jobs", "run", "enrollment-scan"], env=env)
+    assert right.exit_code == 0, right.output
+    assert "2 member(s) added as pending devices" in right.output
