@@ -92,11 +92,14 @@ async def refresh(store: Store, source: DirectorySource, now: datetime) -> Refre
     try:
         report = await source.directory(names, [gid for gid in roles.values() if gid])
         result.directory = await _write(store, lambda s: _store_directory(s, report, roles, now))
+    except SourceError as error:
+        if await _failed(store, result, "directory", error, now):
+            return result
+    try:
         health = await source.connector_health()
         result.connector = await _write(store, lambda s: _store_health(s, health, now))
     except SourceError as error:
-        stage = "directory" if result.directory is None else "mtd-connector"
-        if await _failed(store, result, stage, error, now):
+        if await _failed(store, result, "mtd-connector", error, now):
             return result
     try:
         result.devices = await _intune_view(store, source, now)

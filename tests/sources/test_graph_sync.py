@@ -371,3 +371,18 @@ def test_jobs_run_enrollment_scan_on_the_command_line(
     right = CliRunner().invoke(main, ["jobs", "run", "enrollment-scan"], env=env)
     assert right.exit_code == 0, right.output
     assert "2 member(s) added as pending devices" in right.output
+
+
+def test_a_failed_directory_stage_leaves_the_other_stages_running(
+    sqlite_store: Store, fake_graph: FakeGraph, tls: Tls
+) -> None:
+    lookout_tenant(sqlite_store, "Mobile Users")
+    contoso(fake_graph)
+    fake_graph.connector = {"partnerState": "unresponsive"}
+    fake_graph.denied.add("/groups")
+    result = refresh(sqlite_store, fake_graph, tls)
+    assert not result.ok and result.directory is None
+    assert result.connector is not None and result.devices is not None
+    errors = open_errors(sqlite_store)
+    assert "GroupMember.Read.All" in errors["graph:directory"]
+    assert "intune-connector:unresponsive" in errors
