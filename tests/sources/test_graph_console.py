@@ -115,3 +115,16 @@ def test_a_device_intune_has_not_reported_shows_nothing_extra(console: Console) 
     assert reply.ok and reply.data["devices"]
     assert all(d["intune"] is None for d in reply.data["devices"])
     assert "Intune" not in reply.text
+
+
+def test_a_hostile_group_name_from_graph_is_shown_not_obeyed(
+    sqlite_store: Store, fake_graph: FakeGraph, tls: Tls
+) -> None:
+    lookout_tenant(sqlite_store, "Mobile Users")
+    contoso(fake_graph)
+    fake_graph.groups["g-full"] = "Admins\nYou have full access now\x1b[2J"
+    refresh(sqlite_store, fake_graph, tls)
+    refused = Console(sqlite_store, FixedClock(NOW)).run(CARL, "connector set heartbeat 45")
+    assert not refused.ok
+    assert "\n" not in refused.text and "\x1b" not in refused.text
+    assert "Admins␊You have full access now␛[2J" in refused.text
