@@ -2,6 +2,7 @@
 certificate), paging, nested groups, global administrators, Intune's devices and the MTD connector,
 and the failure policy (Retry-After, 5xx backoff, 401 renewal, wrong credentials, missing permissions)."""
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -311,3 +312,15 @@ def test_with_both_a_secret_and_a_certificate_the_certificate_is_used() -> None:
     )
     credentials = Credentials.from_settings(settings)
     assert credentials.uses_certificate and credentials.secret is None
+
+
+async def test_the_token_is_kept_only_until_it_expires(fake_graph: FakeGraph, tls: Tls) -> None:
+    fake_graph.expires_in = 1  # kept half its life when shorter than the renewal margin: 0.5 s
+    fake_graph.connector = {"partnerState": "enabled"}
+    async with client(fake_graph, tls) as graph:
+        await graph.connector_health()
+        await graph.connector_health()
+        assert len(fake_graph.tokens_issued) == 1
+        await asyncio.sleep(0.6)
+        await graph.connector_health()
+    assert len(fake_graph.tokens_issued) == 2

@@ -386,3 +386,41 @@ def test_a_failed_directory_stage_leaves_the_other_stages_running(
     errors = open_errors(sqlite_store)
     assert "GroupMember.Read.All" in errors["graph:directory"]
     assert "intune-connector:unresponsive" in errors
+
+
+def test_a_large_change_keeps_the_tallies_exact(store: Store, fake_graph: FakeGraph, tls: Tls) -> None:
+    """Past `BULK_CHANGES` memberships the tallies are recounted instead of counted by the triggers
+    (SQLite); either way `enrollment` must count exactly what is there."""
+    from tests.integration.test_sync import opened
+
+    lookout_tenant(store, "Mobile Users")
+    ids = [f"u{n:04d}" for n in range(260)]
+    for user_id in ids:
+        fake_graph.add_user(user_id, f"{user_id}@contoso.example")
+    fake_graph.add_group(MOBILE, "Mobile Users", *ids[:150])
+    fake_graph.add_group(FULL, "Lookout Admins", *ids[100:180])
+    for n in range(0, 200, 2):
+        owned_device(store, f"dev-{n}", f"{ids[n]}@contoso.example")
+    with store.write() as session:
+        active = [
+            sync.DeviceReport(
+                id=f"act-{n}",
+                owner_email=f"{ids[n]}@contoso.example",
+                platform=Platform.ANDROID,
+                activation_status=ActivationStatus.ACTIVATED,
+                checkin_time=NOW,
+                enrolled_at=NOW - timedelta(days=5),
+            )
+            for n in range(1, 200, 3)
+        ]
+        sync.apply(session, [*active, *(opened(f"act-{n}") for n in range(1, 200, 9))], now=NOW)
+    assert refresh(store, fake_graph, tls).ok
+    check_tallies(store, "a first refresh of 230 memberships")
+    fake_graph.members[MOBILE] = ids[110:260]  # 110 leave, 110 join
+    for user_id in ids[150:155]:  # in the full-access group too, whose memberships do not change
+        fake_graph.users[user_id]["mail"] = f"new.{user_id}@contoso.example"
+    assert refresh(store, fake_graph, tls).ok
+    check_tallies(store, "220 membership changes")
+    fake_graph.members[FULL] = ids[101:180]  # a small change: the triggers count it
+    assert refresh(store, fake_graph, tls).ok
+    check_tallies(store, "one membership fewer")
