@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Row, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Executable, Table, bindparam, delete, insert, select, update
 from sqlmodel import Session, col
 
 from integration.sources.port import DirectoryReport, DirectoryUserReport
@@ -60,37 +60,51 @@ BULK_CHANGES = 100  # membership (and member address) changes above which the ta
 _RENAME_GROUP = update(_GROUPS).where(_GROUPS.c.id == bindparam("gid")).values(name=bindparam("n"))
 
 
-def mirror(session: Session, report: DirectoryReport) -> Mirrored:
-    """Apply `report` to the directory tables (see the module docstring for what is kept).
+@dataclass(frozen=True)
+class Wanted:
+    """What the tables should hold, worked out from a report before the write transaction begins."""
+
+    users: dict[str, DirectoryUserReport]
+    groups: dict[str, str]
+    memberships: set[tuple[str, str]]
+    duplicates: int
+
+
+def wanted(report: DirectoryReport) -> Wanted:
+    users, duplicates = _one_per_address(report.users)
+    groups = dict(report.groups)
+    memberships = {(g, u) for g, u in report.memberships if g in groups and u in users}
+    return Wanted(users, groups, memberships, duplicates)
+
+
+def mirror(session: Session, want: Wanted) -> Mirrored:
+    """Make the directory tables hold `want` (see the module docstring for what is kept).
 
     Many membership changes at once (a first refresh, a big group added) are applied with the tally
     triggers paused and the touched groups recounted in one pass: on SQLite each membership's trigger
     costs more the more devices there are (a 10,000-member first refresh took 23 s that way)."""
     connection = session.connection()
-    users, duplicates = _one_per_address(report.users)
-    groups = dict(report.groups)
-    wanted = {(g, u) for g, u in report.memberships if g in groups and u in users}
-    had = {(g, u) for g, u in connection.execute(select(_MEMBERS.c.group_id, _MEMBERS.c.user_id))}
-    old_users = {row.id: row for row in connection.execute(select(_USERS))}
-    moved = {u.id for u in users.values() if u.id in old_users and old_users[u.id].email != u.email}
-    touched = {g for g, _ in had ^ wanted} | {g for g, u in had | wanted if u in moved}
-    if connection.dialect.name == "sqlite" and len(had ^ wanted) + len(moved) > BULK_CHANGES:
+    had = {(g, u) for g, u in connection.execute(select(_MEMBERS.c.group_id, _MEMBERS.c.user_id)).all()}
+    rows = connection.execute(
+        select(_USERS.c.id, _USERS.c.email, _USERS.c.display_name, _USERS.c.is_global_admin)
+    )
+    old_users = {uid: (email, name, bool(admin)) for uid, email, name, admin in rows.all()}
+    users = want.users
+    moved = {u.id for u in users.values() if u.id in old_users and old_users[u.id][0] != u.email}
+    touched = {g for g, _ in had ^ want.memberships} | {g for g, u in had | want.memberships if u in moved}
+    if connection.dialect.name == "sqlite" and len(had ^ want.memberships) + len(moved) > BULK_CHANGES:
         with tally.paused(session):
-            mirrored = _apply(session, users, groups, wanted, had, old_users)
+            mirrored = _apply(session, want, had, old_users)
             tally.recount_groups(session, touched)
     else:
-        mirrored = _apply(session, users, groups, wanted, had, old_users)
-    return Mirrored(duplicates=duplicates, **mirrored)
+        mirrored = _apply(session, want, had, old_users)
+    return Mirrored(duplicates=want.duplicates, **mirrored)
 
 
 def _apply(
-    session: Session,
-    users: dict[str, DirectoryUserReport],
-    groups: dict[str, str],
-    wanted: set[tuple[str, str]],
-    had: set[tuple[str, str]],
-    old_users: dict[str, Row[Any]],
+    session: Session, want: Wanted, had: set[tuple[str, str]], old_users: dict[str, tuple[str, str, bool]]
 ) -> dict[str, int]:
+    users, groups, wanted = want.users, want.groups, want.memberships
     connection = session.connection()
     _run(connection, _DROP_MEMBER, [{"g": g, "u": u} for g, u in had - wanted])
     departed = [uid for uid in old_users if uid not in users]
@@ -105,15 +119,19 @@ def _apply(
         [
             {
                 "uid": uid,
-                "e": _placeholder(uid) if old_users[uid].email in addresses else old_users[uid].email,
-                "n": old_users[uid].display_name,
+                "e": _placeholder(uid) if old_users[uid][0] in addresses else old_users[uid][0],
+                "n": old_users[uid][1],
                 "a": False,
             }
             for uid in kept
         ],
     )
-    changed = [u for u in users.values() if u.id in old_users and _differs(old_users[u.id], u)]
-    moved = [u for u in changed if old_users[u.id].email != u.email]
+    changed = [
+        u
+        for u in users.values()
+        if u.id in old_users and old_users[u.id] != (u.email, u.display_name, u.is_global_admin)
+    ]
+    moved = [u for u in changed if old_users[u.id][0] != u.email]
     # Two steps for changed addresses, so two users swapping addresses never collide on the unique index
     _run(connection, _SET_EMAIL, [{"uid": u.id, "e": _placeholder(u.id)} for u in moved])
     _run(
@@ -184,11 +202,6 @@ def _referenced(session: Session, user_ids: list[str]) -> set[str]:
         column = col(model.user_id)
         found.update(session.connection().execute(select(column).where(column.in_(user_ids))).scalars())
     return found
-
-
-def _differs(row: Row[Any], user: DirectoryUserReport) -> bool:
-    had = (row.email, row.display_name, bool(row.is_global_admin))
-    return had != (user.email, user.display_name, user.is_global_admin)
 
 
 def _placeholder(user_id: str) -> str:

@@ -21,7 +21,7 @@ from sqlmodel import Session, col
 from integration import connector_errors, tenant
 from integration.config import Settings
 from integration.errors import SourceError
-from integration.sources.directory_mirror import mirror
+from integration.sources.directory_mirror import Wanted, mirror, wanted
 from integration.sources.graph_errors import GraphCredentialsError
 from integration.sources.port import ConnectorHealth, DirectoryReport, DirectorySource, IntuneDeviceReport
 from integration.tenant import stamp
@@ -91,7 +91,8 @@ async def refresh(store: Store, source: DirectorySource, now: datetime) -> Refre
     result = Refreshed()
     try:
         report = await source.directory(names, [gid for gid in roles.values() if gid])
-        result.directory = await _write(store, lambda s: _store_directory(s, report, roles, now))
+        want = wanted(report)  # worked out before the write lock is taken
+        result.directory = await _write(store, lambda s: _store_directory(s, report, want, roles, now))
     except SourceError as error:
         if await _failed(store, result, "directory", error, now):
             return result
@@ -116,9 +117,9 @@ def _wanted(session: Session) -> tuple[list[str], dict[str, str | None]]:
 
 
 def _store_directory(
-    session: Session, report: DirectoryReport, roles: dict[str, str | None], now: datetime
+    session: Session, report: DirectoryReport, want: Wanted, roles: dict[str, str | None], now: datetime
 ) -> str:
-    mirrored = mirror(session, report)
+    mirrored = mirror(session, want)
     found = {gid for gid, _name in report.groups}
     for role, group_id in roles.items():
         fingerprint = f"directory:{role}-access-group"

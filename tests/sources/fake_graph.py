@@ -10,6 +10,7 @@ import re
 import secrets
 import ssl
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -218,14 +219,14 @@ class FakeGraph:
 
     def _transitive(self, group_id: str) -> list[dict[str, Any]]:
         seen: dict[str, dict[str, Any]] = {}
-        todo = list(self.members.get(group_id, []))
+        todo = deque(self.members.get(group_id, []))
         while todo:
-            member = todo.pop(0)
+            member = todo.popleft()
             if member in seen:
                 continue
             if member in self.groups:
                 seen[member] = {"@odata.type": GROUP, "id": member, "displayName": self.groups[member]}
-                todo += self.members.get(member, [])
+                todo.extend(self.members.get(member, []))
             elif member in self.users:
                 seen[member] = self.users[member]
             else:
