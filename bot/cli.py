@@ -317,9 +317,9 @@ def sync_command(runtime: Runtime, full: bool) -> None:
         sys.exit(0 if outcome.ok else 1)
     from bot import source_pull
 
-    click.echo(
-        neutralise_lines(asyncio.run(source_pull.pull_lookout(settings, store, runtime.clock, full=full)))
-    )
+    summary, ok = asyncio.run(source_pull.pull(settings, store, runtime.clock, full=full))
+    click.echo(neutralise_lines(summary))
+    sys.exit(0 if ok else 1)  # a Graph failure is also a connector error (`connector` shows it)
 
 
 @main.group("jobs")

@@ -6,7 +6,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from integration.clock import Clock
 from integration.config import Settings
-from integration.sources import lookout
+from integration.sources import directory_sync, lookout
 from integration.sources.follow import StreamFollower
 from integration.sources.full_sync import FullSyncSummary, full_sync
 from notifications import wiring
@@ -16,12 +16,18 @@ from storage.models import SourceCursor
 CATCH_UP_SECONDS = 600.0
 
 
+async def pull(settings: Settings, store: Store, clock: Clock, *, full: bool) -> tuple[str, bool]:
+    """Lookout's devices and threats, then Microsoft Graph's side (the directory, Intune's view of the
+    devices just listed, the MTD connector): two summary lines, and whether both sides worked."""
+    threats = await pull_lookout(settings, store, clock, full=full)
+    refreshed = await directory_sync.refresh_from_settings(store, settings, clock.now())
+    return f"{threats}\nMicrosoft Graph: {refreshed.summary()}", refreshed.ok
+
+
 async def pull_lookout(settings: Settings, store: Store, clock: Clock, *, full: bool) -> str:
     source = lookout.from_settings(settings)
     policy = wiring.policy(settings)
     try:
-        # directory: issue 9, Graph half — refresh the directory (groups, members, Intune's view of
-        # each device) from the DirectorySource here, before the threat side below.
         if not full and _stream_position(store, source.cursor_name) is None:
             full, first = True, " (no stream position yet, so a full listing first)"
         else:

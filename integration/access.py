@@ -8,6 +8,7 @@ from sqlalchemy import select as sa_select  # sqlmodel's select types at most fo
 from sqlmodel import Session, col
 
 from integration.errors import ConsentRequired, PermissionDenied
+from integration.text import neutralise
 from integration.validation import is_email, show
 from storage.models import DirectoryGroup, DirectoryUser, GroupMembership, Subscription
 
@@ -166,4 +167,5 @@ def _how_to_get(session: Session, subscription: ConsoleAccess, role: Role | None
 
 def _group_label(session: Session, group_id: str) -> str:
     group = session.get(DirectoryGroup, group_id)
-    return f'"{group.name}"' if group else f"the group {group_id}"
+    # the name comes from the directory: shown, never obeyed (a newline must not forge a line)
+    return f'"{neutralise(group.name)}"' if group else f"the group {neutralise(group_id)}"

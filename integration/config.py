@@ -47,5 +47,7 @@ class Settings(BaseSettings):
     graph_tenant_id: str | None = Field(None, alias="GRAPH_TENANT_ID")
     graph_client_id: str | None = Field(None, alias="GRAPH_CLIENT_ID")
     graph_client_secret: SecretStr | None = Field(None, alias="GRAPH_CLIENT_SECRET")
+    # A PEM file with the app's private key and its certificate: a certificate credential instead of a secret
+    graph_client_certificate: str | None = Field(None, alias="GRAPH_CLIENT_CERTIFICATE")
     graph_api_url: str = Field("https://graph.microsoft.com/v1.0", alias="GRAPH_API_URL")
     graph_login_url: str = Field("https://login.microsoftonline.com", alias="GRAPH_LOGIN_URL")

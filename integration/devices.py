@@ -9,7 +9,9 @@ from sqlalchemy import ColumnElement, and_, bindparam, case, func
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
 from sqlmodel import Session, col, select
 
+from integration import intune_view
 from integration.compliance import Compliance, device_compliance
+from integration.intune_view import IntuneView
 from integration.levels import RiskLevel, security_status
 from integration.tenant import stamp
 from storage.models import (
@@ -52,6 +54,9 @@ class DeviceFacts:
     activation_status: ActivationStatus
     protection_status: ProtectionStatus
     checkin_time: datetime | None
+    intune_compliance: str | None  # what Graph last said (Lookout mode), None until then
+    intune_threat_state: str | None
+    intune_seen_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +81,7 @@ class DeviceStatus:
     compliance: Compliance
     security: SecurityStatus  # from the open threats at current risk levels
     open_threats: list[OpenThreat]
+    intune: IntuneView | None = None  # Intune's view beside it (Lookout mode), None when it has none
 
 
 def reason(status: DeviceStatus, policy: RiskLevel, disconnected_days: int) -> str:
@@ -126,6 +132,9 @@ _DEVICE_FACTS = (
     col(Device.activation_status),
     col(Device.protection_status),
     col(Device.checkin_time),
+    col(Device.intune_compliance),
+    col(Device.intune_threat_state),
+    col(Device.intune_seen_at),
 )
 _THREAT_FACTS = (col(Threat.id), col(Threat.classification), col(Threat.detected_at), col(Threat.app_name))
 
@@ -174,11 +183,15 @@ def _statuses(rows: Iterable[Any], policy: RiskLevel) -> list[DeviceStatus]:
 def _status(device: DeviceFacts, open_threats: list[OpenThreat], policy: RiskLevel) -> DeviceStatus:
     risks = [t.risk for t in open_threats]
     top = max(risks, key=lambda level: level.rank, default=RiskLevel.NONE)
+    compliance = device_compliance(device, risks, policy)
     return DeviceStatus(
         device=device,
-        compliance=device_compliance(device, risks, policy),
+        compliance=compliance,
         security=security_status(top),
         open_threats=open_threats,
+        intune=intune_view.compare(
+            compliance, device.intune_compliance, device.intune_threat_state, device.intune_seen_at
+        ),
     )
 
 

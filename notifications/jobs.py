@@ -141,9 +141,23 @@ def _write(store: Store, work: Callable[[Any], _T]) -> _T:
 
 
 async def enrollment_scan(deps: Deps, now: datetime) -> str:
-    return await _in_transaction(
+    """In Lookout mode the directory is refreshed from Microsoft Graph first (outside any transaction);
+    the rule then runs on whatever directory is stored, and a Graph failure (already a connector error)
+    makes the run's outcome failed."""
+    refreshed = None
+    if deps.settings.source == "lookout":
+        from integration.sources import directory_sync
+
+        refreshed = await directory_sync.refresh_from_settings(deps.store, deps.settings, now)
+        deps.ring()  # a new connector error is announced at once
+    summary = await _in_transaction(
         deps, lambda session: connector_work.enrollment_scan(session, now, deps.policy)
     )
+    if refreshed is None:
+        return summary
+    if not refreshed.ok:
+        raise MesbotError(f"{summary}; Graph: {refreshed.summary()}")
+    return f"Graph: {refreshed.summary()}; {summary}"
 
 
 async def disconnected_sweep(deps: Deps, now: datetime) -> str:

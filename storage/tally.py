@@ -6,13 +6,21 @@ and the loader stores the counts it made before the same transaction commits, so
 ever sees the tally out of step (tests/integration/test_tally.py checks the demo seed's).
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 
-from sqlalchemy import delete, insert, text
-from sqlmodel import Session
+from sqlalchemy import delete, func, insert, select, text
+from sqlmodel import Session, col
 
-from storage.models import DeviceTally, OpenThreatTally, TallyPause
+from storage.models import (
+    Device,
+    DeviceTally,
+    DirectoryUser,
+    GroupMembership,
+    OpenThreatTally,
+    TallyPause,
+)
+from storage.states import ActivationStatus, ProtectionStatus
 
 COUNTED = ("device", "threat", "groupmembership", "directoryuser", "classification")  # the triggers' tables
 
@@ -63,3 +71,43 @@ def store(
     exposed = [{"group_id": g, "open_classifications": b, "devices": n} for (g, b), n in open_threats.items()]
     if exposed:
         session.execute(insert(OpenThreatTally), exposed)
+
+
+def recount_groups(session: Session, group_ids: Collection[str]) -> None:
+    """Count these groups' tallies afresh from their members' devices: after a bulk change to their
+    memberships (or their members' addresses) made while the triggers were `paused`. Every device's
+    counts (group "") and `Device.open_classifications` do not depend on memberships and stay as kept."""
+    ids = sorted(set(group_ids))
+    if not ids:
+        return
+    session.execute(delete(DeviceTally).where(col(DeviceTally.group_id).in_(ids)))
+    session.execute(delete(OpenThreatTally).where(col(OpenThreatTally.group_id).in_(ids)))
+    states = (
+        select(
+            col(GroupMembership.group_id),
+            col(Device.activation_status),
+            col(Device.protection_status),
+            func.count(),
+        )
+        .join(DirectoryUser, col(DirectoryUser.id) == GroupMembership.user_id)
+        .join(Device, col(Device.owner_email) == DirectoryUser.email)
+        .where(col(GroupMembership.group_id).in_(ids))
+        .group_by(col(GroupMembership.group_id), col(Device.activation_status), col(Device.protection_status))
+    )
+    columns = ["group_id", "activation_status", "protection_status", "devices"]
+    session.execute(insert(DeviceTally).from_select(columns, states))
+    exposed = (
+        select(col(GroupMembership.group_id), col(Device.open_classifications), func.count())
+        .join(DirectoryUser, col(DirectoryUser.id) == GroupMembership.user_id)
+        .join(Device, col(Device.owner_email) == DirectoryUser.email)
+        .where(
+            col(GroupMembership.group_id).in_(ids),
+            col(Device.activation_status) == ActivationStatus.ACTIVATED,
+            col(Device.protection_status) == ProtectionStatus.PROTECTED,
+            col(Device.open_classifications) != 0,
+        )
+        .group_by(col(GroupMembership.group_id), col(Device.open_classifications))
+    )
+    session.execute(
+        insert(OpenThreatTally).from_select(["group_id", "open_classifications", "devices"], exposed)
+    )

@@ -67,6 +67,22 @@ def _device_data(status: DeviceStatus, reason: str) -> dict[str, Any]:
             }
             for t in status.open_threats
         ],
+        "intune": _intune_data(status),
+    }
+
+
+def _intune_data(status: DeviceStatus) -> dict[str, Any] | None:
+    """Intune's view (Lookout mode; None until Graph has reported the device, and in the demo)."""
+    view = status.intune
+    if view is None:
+        return None
+    return {
+        "compliance": view.compliance,
+        "threat_state": view.threat_state,
+        "seen_at": tenant.stamp(view.seen_at),
+        "sync_lag": view.sync_lag is not None,
+        "disagreement": view.sync_lag,
+        "note": view.note,
     }
 
 
@@ -80,6 +96,15 @@ def _device_text(row: dict[str, Any]) -> str:
         f"last check-in {row['last_checkin'] or 'never'}",
         f"  {n(row['reason'])}",
     ]
+    intune = row["intune"]
+    if intune is not None:
+        when = f"Intune last reported {intune['seen_at']}" if intune["seen_at"] else "never reported"
+        said, threat = n(intune["compliance"]), n(intune["threat_state"])
+        lines.append(f"  Intune: {said}, threat level from Lookout {threat} ({when})")
+        if intune["sync_lag"]:
+            lines.append(f"  ⚠ Intune has not caught up (sync lag): {n(intune['disagreement'])}.")
+        if intune["note"]:
+            lines.append(f"  {intune['note']}")
     for threat in row["open_threats"]:
         app = f' "{n(threat["app"])}"' if threat["app"] else ""
         lines.append(

@@ -69,6 +69,7 @@ class DirectoryReport:
     users: list[DirectoryUserReport]
     groups: list[tuple[str, str]]  # (id, display name)
     memberships: list[tuple[str, str]]  # (group id, user id)
+    unaddressed: int = 0  # member users left out for want of a usable address (mail or userPrincipalName)
 
 
 @dataclass(frozen=True)

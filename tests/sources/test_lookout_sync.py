@@ -15,17 +15,27 @@ from integration.config import Settings
 from notifications import jobs, stream, wiring
 from notifications.jobs import Deps
 from storage.engine import Store
-from storage.models import Device, SourceCursor, Threat
+from storage.models import Connector, Device, SourceCursor, Threat
 from storage.states import ActivationStatus
 from tests.conftest import NOW
 from tests.sources.conftest import lookout_device, lookout_guid, lookout_threat, lookout_threat_event
+from tests.sources.fake_graph import FakeGraph
 from tests.sources.fake_lookout import FakeLookout
+from tests.sources.graph_fixtures import Tls, fake_graph_fixture, graph_env, tls_fixture
+from tests.sources.test_graph_sync import contoso
+
+__all__ = ["fake_graph_fixture", "tls_fixture"]  # pytest fixtures, used by name
 
 
 class Mesbot:
-    def __init__(self, path: Path, fake: FakeLookout) -> None:
+    """`mesbot` on the command line in Lookout mode: the fake Lookout, and the fake Graph (over HTTPS,
+    its CA trusted through SSL_CERT_FILE) for the directory side of `sync`."""
+
+    def __init__(self, path: Path, fake: FakeLookout, graph: FakeGraph, tls: Tls) -> None:
         self.url = f"sqlite:///{path}"
         self.env = {
+            **graph_env(graph),
+            "SSL_CERT_FILE": str(tls.ca_file(path.parent)),
             "MESBOT_DATABASE_URL": self.url,
             "MESBOT_SOURCE": "lookout",
             "LOOKOUT_APP_KEY": fake.key,
@@ -42,8 +52,9 @@ class Mesbot:
 
 
 @pytest.fixture
-def mesbot(tmp_path: Path, lookout_fake: FakeLookout) -> Mesbot:
-    return Mesbot(tmp_path / "mesbot.db", lookout_fake)
+def mesbot(tmp_path: Path, lookout_fake: FakeLookout, fake_graph: FakeGraph, tls: Tls) -> Mesbot:
+    contoso(fake_graph)
+    return Mesbot(tmp_path / "mesbot.db", lookout_fake, fake_graph, tls)
 
 
 def rows(store: Store) -> tuple[dict[str, Device], dict[str, Threat], str | None]:
@@ -189,3 +200,39 @@ async def test_serve_follows_the_stream_until_stopped(sqlite_store: Store, looko
     _, threats, cursor = rows(sqlite_store)
     assert set(threats) == {lookout_guid(2, 1), lookout_guid(2, 2)} and cursor == lookout_fake.events[1]["id"]
     assert len(lookout_fake.requests_to("/mra/stream/v2/events")) == 1
+
+
+def test_a_full_sync_brings_lookouts_devices_and_intunes_view_of_them_and_the_connectors_health(
+    mesbot: Mesbot, lookout_fake: FakeLookout, fake_graph: FakeGraph
+) -> None:
+    lookout_fake.devices = [lookout_device(n) for n in range(1, 4)]
+    fake_graph.devices = [
+        {"id": "intune-1", "complianceState": "compliant", "partnerReportedThreatState": "secured"},
+        {"id": "intune-2", "complianceState": "noncompliant", "partnerReportedThreatState": "highSeverity"},
+    ]
+    result = mesbot("sync", "--full")
+    assert result.exit_code == 0, result.output
+    threats_line, graph_line = result.output.strip().splitlines()
+    assert "3 added" in threats_line
+    assert graph_line.startswith("Microsoft Graph: ")
+    assert "2 matched to a Lookout device" in graph_line, graph_line
+    devices, _, _ = rows(mesbot.store())
+    intune = {d.external_id: (d.intune_compliance, d.intune_threat_state) for d in devices.values()}
+    assert intune == {
+        "intune-1": ("compliant", "secured"),
+        "intune-2": ("noncompliant", "highSeverity"),
+        "intune-3": (None, None),
+    }
+    with mesbot.store().read() as session:
+        assert session.exec(select(Connector.state)).one() == "enabled"
+
+
+def test_a_graph_failure_after_lookouts_listing_names_the_setting_and_exits_1(
+    mesbot: Mesbot, lookout_fake: FakeLookout
+) -> None:
+    lookout_fake.devices = [lookout_device(n) for n in range(1, 4)]
+    result = mesbot("sync", "--full", GRAPH_CLIENT_SECRET="not-the-secret")
+    assert result.exit_code == 1
+    assert "3 added" in result.output and "GRAPH_CLIENT_SECRET" in result.output
+    assert "not-the-secret" not in result.output and "Traceback" not in result.output
+    assert len(rows(mesbot.store())[0]) == 3  # what Lookout listed is kept
