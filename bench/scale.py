@@ -143,14 +143,28 @@ def deliver(url: str, workers: int, alerts: int, workdir: Path) -> tuple[float, 
         sending = sink.last - sink.first
         time.sleep(1.0)  # a late duplicate would arrive now
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            process.wait(timeout=30)
+        stop(processes)
         controller.stop()
     counts = Counter(sink.ids)
     # every alert mail goes to the admin; the start-up heartbeat may also mail the error address
     return elapsed, sending, sum(counts.values()) - len(counts), max(0, alerts - len(counts))
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM, then SIGKILL after a grace: a worker in the middle of a long job at 1,000,000 devices
+    finishes that transaction first (a thread cannot be cancelled), which can take minutes."""
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            print(f"  a worker did not stop within {STOP_GRACE_SECONDS} s: killed", file=sys.stderr)
+            process.kill()
+            process.wait()
+
+
+STOP_GRACE_SECONDS = 60
 
 
 def peak_rss_serve_all(url: str, workdir: Path, settle: float) -> float:
@@ -177,8 +191,7 @@ def peak_rss_serve_all(url: str, workdir: Path, settle: float) -> float:
         kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
         return kib / 1024
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        stop([process])
 
 
 def fresh_postgres(url: str) -> None:
