@@ -125,9 +125,7 @@ class Scheduler:
             self.aps.shutdown(wait=False)
         for task in (self._leadership_task, self._deliver_task):  # stepping down removes the jobs
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await _cancelled(task)
 
     async def _lead(self) -> None:
         """Plan every periodic job from its last run (by any process) and start the leader-only tasks.
@@ -158,11 +156,7 @@ class Scheduler:
             if self.aps.get_job(name) is not None:
                 self.aps.remove_job(name)
         running, self._running_leader_tasks = self._running_leader_tasks, {}
-        for task in running.values():
-            task.cancel()
-        for task in running.values():
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await _cancelled(*running.values())
 
     async def _periodic(self, name: str) -> None:
         every = jobs.period(name, self._heartbeat_minutes) or jobs.digest_period(
@@ -217,3 +211,14 @@ class Scheduler:
                 "heartbeat", trigger=jobs.trigger("heartbeat", self.deps.settings, minutes)
             )
             log.info("heartbeat re-planned: every %d minutes", minutes)
+
+
+async def _cancelled(*tasks: "asyncio.Task[None]") -> None:
+    """Cancel `tasks` and wait until they have ended. Not `with suppress(CancelledError): await task`:
+    that also swallows a cancellation of the task doing the waiting — `_follow` runs inside the
+    leadership loop, so `stop()` cancelling that loop mid-step-down would leave it running, and
+    `stop()` waiting for it forever."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks)

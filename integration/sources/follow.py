@@ -10,7 +10,6 @@ committed cursor after a back-off. The first transaction that works resolves the
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -126,8 +125,9 @@ class StreamFollower:
             raise
         finally:
             reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+            await asyncio.wait({reader})  # (not `suppress(CancelledError)`: ours must not be swallowed)
+            if not reader.cancelled():
+                reader.exception()  # retrieved: what it raised reached the writer through the queue
 
     async def _read(
         self, after: str | None, queue: "asyncio.Queue[Batch | BaseException]", until_idle: bool
