@@ -49,13 +49,13 @@ def benches() -> list[Bench]:
             "core-sqlite",
             "Console commands in process, SQLite",
             [core, "--devices", "1000000"],
-            [core, "--devices", "20000", "--samples", "100"],
+            [core, "--devices", "20000"],
         ),
         Bench(
             "core-postgresql",
             "Console commands in process, PostgreSQL",
             [core, "--devices", "1000000", *pg],
-            [core, "--devices", "20000", "--samples", "100", *pg],
+            [core, "--devices", "20000", *pg],
         ),
         Bench(
             "ask",
@@ -100,16 +100,19 @@ def benches() -> list[Bench]:
             [script("scale_out.py"), *pg, "--mails", "1000", "--trials", "2"],
         ),
     ]
-    if (ROOT / "bench" / "lookout_stream.py").exists():
-        found.insert(
-            5,
-            Bench(
-                "lookout-stream",
-                "Lookout event stream and full sync",
-                [script("lookout_stream.py")],
-                [script("lookout_stream.py"), "--quick"],
-            ),
-        )
+    stream, small = (
+        script("lookout_stream.py"),
+        ["--events", "10000", "--devices", "2000", "--full-devices", "10000"],
+    )
+    found[5:5] = [
+        Bench("lookout-stream", "Lookout event stream and full sync, SQLite", [stream], [stream, *small]),
+        Bench(
+            "lookout-stream-postgresql",
+            "Lookout event stream and full sync, PostgreSQL",
+            [stream, *pg],
+            [stream, *small, *pg],
+        ),
+    ]
     return found
 
 
