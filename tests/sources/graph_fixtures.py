@@ -2,14 +2,11 @@
 a private CA, the fake Graph + Entra server on it, an app certificate, and clients pointed at the fake."""
 
 import datetime
-import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -18,22 +15,13 @@ from pydantic import SecretStr
 
 from integration.sources.graph import GraphClient
 from integration.sources.graph_token import Credentials
+from tests.notifications.conftest import RecordedSleep
+from tests.notifications.smtp_server import Certificates
 from tests.sources.fake_graph import FakeGraph, start
 
 
-@dataclass
-class Tls:
-    ca: trustme.CA = field(default_factory=trustme.CA)
-
-    def server_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-        return context
-
-    def client_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context()
-        self.ca.configure_trust(context)
-        return context
+class Tls(Certificates):
+    """The mail tests' private CA (trustme), which the fake Graph serves HTTPS with."""
 
     def ca_file(self, folder: Path) -> Path:
         path = folder / "graph-ca.pem"
@@ -54,16 +42,6 @@ def fake_graph_fixture(tls: Tls) -> Iterator[FakeGraph]:
     yield fake
     server.shutdown()
     server.server_close()
-
-
-class RecordedSleep:
-    """Stands in for asyncio.sleep: remembers each wait instead of spending it."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 def client(
