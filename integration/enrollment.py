@@ -88,11 +88,14 @@ def about_to_disconnect(session: Session, now: datetime, days: int, *, limit: in
 def check_in(device: Device, now: datetime) -> None:
     """The device reported in: a disconnected device is protected again."""
     device.checkin_time = now
-    if (
-        device.activation_status == ActivationStatus.ACTIVATED
-        and device.protection_status == ProtectionStatus.DISCONNECTED
-    ):
-        device.protection_status = ProtectionStatus.PROTECTED
+    device.protection_status = protection_on_checkin(device.activation_status, device.protection_status)
+
+
+def protection_on_checkin(activation: ActivationStatus, protection: ProtectionStatus) -> ProtectionStatus:
+    """A device's protection once it checks in: a disconnected, activated device is protected again."""
+    if activation == ActivationStatus.ACTIVATED and protection == ProtectionStatus.DISCONNECTED:
+        return ProtectionStatus.PROTECTED
+    return protection
 
 
 def activate(device: Device, now: datetime) -> None:

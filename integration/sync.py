@@ -6,18 +6,19 @@ caller's transaction together with what they cause — outbox rows for threats t
 compliance flips for the digest, and the source's cursor — so a crash keeps all of it or none.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
 from sqlmodel import Session, col, select
 
 from integration import alerts, compliance, drift, enrollment, tenant
 from integration.alerts import AlertPolicy
 from integration.compliance import Compliance
+from storage import bulk
 from storage.models import ComplianceFlip, Device, SourceCursor, Threat
 from storage.states import (
     ActivationStatus,
@@ -104,7 +105,10 @@ def apply(
     cursor: Cursor | None = None,
 ) -> Applied:
     """Write a batch of source events in the caller's transaction, with the alerts for threats that
-    became OPEN, the compliance flips they caused and the source's cursor."""
+    became OPEN, the compliance flips they caused and the source's cursor.
+
+    Rows are read and written as columns, not ORM objects: a `Device` or `Threat` object the caller
+    holds in this session is stale afterwards (expired at commit, as always)."""
     applied = Applied()
     devices = [e for e in events if isinstance(e, DeviceReport)]
     threats = _with_devices(session, [e for e in events if isinstance(e, ThreatReport)])
@@ -112,28 +116,22 @@ def apply(
     hot = compliance.hot_bits(
         tenant.classification_bits(session), tenant.risk_levels(session), tenant.policy_level(session)
     )
-    before = _compliance(session, touched, hot)
-    # Read every row the batch touches in a few queries, and write them together: a `session.get` per
-    # event (with its autoflush, one INSERT each) made a stream of threats ~5× slower, and a row object
-    # per new threat cost more than the INSERT itself, so new threats go in as one multi-row INSERT.
-    # A device only a threat names needs just the columns an alert shows, not a row object.
-    known_devices = _rows(session, Device, {d.id for d in devices})
-    named = _alert_devices(session, {t.device_id for t in threats if t.device_id} - set(known_devices))
-    known_threats = _rows(session, Threat, {t.id for t in threats})
-    with session.no_autoflush:
-        for report in devices:
-            _apply_device(session, report, now, applied, known_devices)
-    session.flush()
+    # Every row the batch touches is read in a few `IN` queries and written together: new rows in one
+    # multi-row INSERT, changed ones in one UPDATE per set of changed columns (storage.bulk.update_rows).
+    # A `session.get` and a flush per event made a stream of threats ~5× slower, row objects cost more
+    # than the INSERT itself, and on PostgreSQL an UPDATE per device ran the tally triggers per device.
+    seen = {row["id"]: _Seen(row) for row in _rows(session, _DEVICE, touched)}
+    before = {device_id: _judged(device.row, hot) for device_id, device in seen.items()}
+    for report in devices:
+        _apply_device(report, now, applied, seen)
+    _write(session, _DEVICE, seen.values())
+    by_id: dict[str, alerts.AlertDevice] = dict(seen)
+    stored = {row["id"]: _Seen(row) for row in _rows(session, _THREAT, {t.id for t in threats})}
     opened: list[tuple[str, alerts.OpenedThreat, alerts.AlertDevice]] = []
-    new: dict[str, dict[str, Any]] = {}
-    by_id: dict[str, alerts.AlertDevice] = {**named, **known_devices}
-    with session.no_autoflush:
-        for threat_report in threats:
-            _apply_threat(session, threat_report, now, applied, opened, by_id, known_threats, new)
-    if new:
-        session.execute(insert(Threat), list(new.values()))
-    session.flush()  # the store's triggers bring each device's open classifications up to date
-    _record_flips(session, before, _compliance(session, touched, hot), now, applied)
+    for threat_report in threats:
+        _apply_threat(threat_report, now, applied, opened, by_id, stored)
+    _write(session, _THREAT, stored.values())  # the store's triggers bring each device's open bits up to date
+    _record_flips(session, before, _compliance(session, set(seen), hot), now, applied)
     applied.alerts = alerts.enqueue_threats(session, opened, now, policy or AlertPolicy())
     if drift.note(session, [(t.classification, t.risk) for t in threats], now):
         drift.check(session, now)  # Lookout's console policy changed, or a classification is new
@@ -142,9 +140,45 @@ def apply(
     return applied
 
 
-def _apply_device(
-    session: Session, report: DeviceReport, now: datetime, applied: Applied, known: dict[str, Device]
-) -> None:
+_DEVICE, _THREAT = bulk.table_of(Device), bulk.table_of(Threat)
+_DEVICE_FIELDS = tuple(f.name for f in fields(DeviceReport))  # the columns a report can set
+_THREAT_FIELDS = tuple(f.name for f in fields(ThreatReport))
+
+
+class _Seen:
+    """A row the batch touches: its columns as stored (or as first reported, when `new`), then as the
+    batch changes them. A device also serves as its alerts' `AlertDevice`."""
+
+    def __init__(self, row: dict[str, Any], *, new: bool = False) -> None:
+        self.row = row
+        self.new = new
+        self.changed: set[str] = set()
+
+    def update(self, changes: dict[str, Any]) -> bool:
+        """Take the values that differ; whether any did."""
+        differ = {name: value for name, value in changes.items() if self.row.get(name) != value}
+        self.row.update(differ)
+        self.changed.update(differ)
+        return bool(differ)
+
+    @property
+    def id(self) -> str:
+        return str(self.row["id"])
+
+    @property
+    def name(self) -> str | None:
+        return self.row.get("name")
+
+    @property
+    def owner_email(self) -> str:
+        return str(self.row["owner_email"])
+
+    @property
+    def platform(self) -> Platform:
+        return Platform(self.row["platform"])
+
+
+def _apply_device(report: DeviceReport, now: datetime, applied: Applied, seen: dict[str, _Seen]) -> None:
     changes = {
         name: value
         for name in _DEVICE_FIELDS
@@ -152,7 +186,7 @@ def _apply_device(
     }
     if "owner_email" in changes:
         changes["owner_email"] = changes["owner_email"].strip().lower()
-    device = known.get(report.id)
+    device = seen.get(report.id)
     if device is None:
         missing = [n for n in ("owner_email", "platform", "activation_status") if n not in changes]
         if missing:
@@ -161,38 +195,34 @@ def _apply_device(
         changes.setdefault("protection_status", ProtectionStatus.PROTECTED)
         changes.setdefault("security_status", SecurityStatus.SECURE)
         changes.setdefault("enrolled_at", now)
-        known[report.id] = Device(id=report.id, **changes)
-        session.add(known[report.id])
+        seen[report.id] = _Seen(
+            {name: changes.get(name) for name in _DEVICE_FIELDS} | {"id": report.id}, new=True
+        )
         applied.devices_added += 1
         return
     checkin = changes.pop("checkin_time", None)
-    changed = False
-    for name, value in changes.items():
-        if getattr(device, name) != value:
-            setattr(device, name, value)
-            changed = True
-    if checkin is not None and (device.checkin_time is None or checkin > device.checkin_time):
-        enrollment.check_in(device, checkin)  # a disconnected device that checks in is protected again
+    changed = device.update(changes)
+    stored_checkin = device.row["checkin_time"]
+    if checkin is not None and (stored_checkin is None or checkin > stored_checkin):
+        # a disconnected device that checks in is protected again
+        protection = enrollment.protection_on_checkin(
+            device.row["activation_status"], device.row["protection_status"]
+        )
+        device.update({"checkin_time": checkin, "protection_status": protection})
         changed = True
     if changed:
-        session.add(device)
         applied.devices_changed += 1
 
 
-_DEVICE_FIELDS = tuple(f.name for f in fields(DeviceReport))
-
-
 def _apply_threat(
-    session: Session,
     report: ThreatReport,
     now: datetime,
     applied: Applied,
     opened: list[tuple[str, alerts.OpenedThreat, alerts.AlertDevice]],
     devices: dict[str, alerts.AlertDevice],
-    threats: dict[str, Threat],
-    new: dict[str, dict[str, Any]],
+    threats: dict[str, _Seen],
 ) -> None:
-    """`threats`: the stored rows; `new`: rows to insert (a threat first seen in this batch)."""
+    """`threats`: the stored rows the batch names, and those it adds (`new`)."""
     device = devices.get(report.device_id) if report.device_id else None
     if device is None:
         unknown = (
@@ -200,31 +230,40 @@ def _apply_threat(
         )
         applied.skipped.append(f"threat {report.id}: {unknown}")
         return
-    stored, row = threats.get(report.id), new.get(report.id)
-    if stored is not None:
-        if stored.status == report.status and stored.risk == report.risk:
-            return
-        was_open, known = stored.status == ThreatStatus.OPEN, True
-        stored.status, stored.risk, stored.resolved_at = report.status, report.risk, report.resolved_at
-        session.add(stored)
-    elif row is not None:  # first seen earlier in this batch
-        if row["status"] == report.status and row["risk"] == report.risk:
-            return
-        was_open, known = row["status"] == ThreatStatus.OPEN, True
-        row.update(status=report.status, risk=report.risk, resolved_at=report.resolved_at)
-    else:
-        new[report.id] = {name: getattr(report, name) for name in _THREAT_FIELDS}
+    threat = threats.get(report.id)
+    if threat is None:
+        threats[report.id] = threat = _Seen(
+            {name: getattr(report, name) for name in _THREAT_FIELDS}, new=True
+        )
         was_open, known = False, False
+    else:
+        was_open, known = threat.row["status"] == ThreatStatus.OPEN, True
+        if not threat.update({"status": report.status, "risk": report.risk}):
+            return
+        threat.update({"resolved_at": report.resolved_at})
     if report.status == ThreatStatus.OPEN and not was_open:
         # the opening is the event: a threat that was closed and opens again is alerted again
         since = now if known else report.detected_at
-        opened.append((f"{report.id}@{since:%Y%m%dT%H%M%S}", stored or report, device))
+        shown = ThreatReport(**{name: threat.row[name] for name in _THREAT_FIELDS}) if known else report
+        opened.append((f"{report.id}@{since:%Y%m%dT%H%M%S}", shown, device))
         applied.threats_opened.append(report.id)
     elif was_open and report.status != ThreatStatus.OPEN:
         applied.threats_closed += 1
 
 
-_THREAT_FIELDS = tuple(f.name for f in fields(ThreatReport))
+def _write(session: Session, table: Table, rows: Iterable[_Seen]) -> None:
+    """Insert the new rows (one multi-row INSERT), update the changed ones (one UPDATE per set of
+    changed columns)."""
+    new: list[dict[str, Any]] = []
+    changed: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for seen in rows:
+        if seen.new:
+            new.append(seen.row)
+        elif seen.changed:
+            changed.setdefault(tuple(sorted(seen.changed)), []).append(seen.row)
+    bulk.insert_rows(session, table, new)
+    for columns, group in changed.items():
+        bulk.update_rows(session, table, columns, group)
 
 
 def _with_devices(session: Session, threats: list[ThreatReport]) -> list[ThreatReport]:
@@ -236,48 +275,28 @@ def _with_devices(session: Session, threats: list[ThreatReport]) -> list[ThreatR
     return [t if t.device_id else replace(t, device_id=known.get(t.id, "")) for t in threats]
 
 
-_Row = TypeVar("_Row", Device, Threat)
+def _rows(session: Session, table: Table, ids: set[str]) -> list[dict[str, Any]]:
+    """The rows with these ids, as column dicts (one query instead of one `get` each)."""
+    if not ids:
+        return []
+    query = sa_select(table).where(bulk.among(session, table.c.id, ids))
+    return [dict(row) for row in session.execute(query).mappings()]
 
 
-def _rows(session: Session, table: type[_Row], ids: set[str]) -> dict[str, _Row]:
-    """The rows with these ids, by id (a few `IN` queries instead of one `get` each)."""
-    found: dict[str, _Row] = {}
-    ordered = sorted(i for i in ids if i)
-    for start in range(0, len(ordered), _CHUNK):
-        query = select(table).where(col(table.id).in_(ordered[start : start + _CHUNK]))
-        found.update((row.id, row) for row in session.exec(query).all())
-    return found
-
-
-def _alert_devices(session: Session, ids: set[str]) -> dict[str, alerts.AlertDevice]:
-    found: dict[str, alerts.AlertDevice] = {}
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), _CHUNK):
-        query = sa_select(
-            col(Device.id), col(Device.name), col(Device.owner_email), col(Device.platform)
-        ).where(col(Device.id).in_(ordered[start : start + _CHUNK]))
-        found.update((row.id, row) for row in session.execute(query).all())
-    return found
+def _judged(row: Mapping[Any, Any], hot: int) -> tuple[Compliance, str]:
+    """A device's compliance, and its owner."""
+    bits = row["open_classifications"]
+    return compliance.of(row["activation_status"], row["protection_status"], bits, hot), row["owner_email"]
 
 
 def _compliance(session: Session, ids: set[str], hot: int) -> dict[str, tuple[Compliance, str]]:
-    """Each device's compliance and owner, read from the store (columns, not cached objects)."""
-    found: dict[str, tuple[Compliance, str]] = {}
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), _CHUNK):
-        query = sa_select(
-            col(Device.id),
-            col(Device.owner_email),
-            col(Device.activation_status),
-            col(Device.protection_status),
-            col(Device.open_classifications),
-        ).where(col(Device.id).in_(ordered[start : start + _CHUNK]))
-        for device_id, owner, activation, protection, open_bits in session.execute(query).all():
-            found[device_id] = (compliance.of(activation, protection, open_bits, hot), owner)
-    return found
-
-
-_CHUNK = 5_000
+    """Each device's compliance and owner, read again after the triggers have run."""
+    if not ids:
+        return {}
+    c = _DEVICE.c
+    query = sa_select(c.id, c.owner_email, c.activation_status, c.protection_status, c.open_classifications)
+    rows = session.execute(query.where(bulk.among(session, c.id, ids))).mappings()
+    return {row["id"]: _judged(row, hot) for row in rows}
 
 
 def _record_flips(

@@ -12,6 +12,7 @@ from storage import migrate
 from storage.engine import Store, normalise_url
 from storage.errors import StoreBusy
 from storage.models import AuditEntry, CompliancePolicy, Device
+from storage.states import Platform
 from tests.conftest import NOW, make_store, seed_demo
 
 
@@ -164,6 +165,35 @@ def test_devices_round_trip(store: Store) -> None:
     with store.read() as session:
         device = session.get(Device, "d1")
     assert device is not None and device.checkin_time == checkin
+
+
+def test_a_state_outside_its_enum_is_refused_when_written_and_when_read(store: Store) -> None:
+    def device(platform: str) -> Device:
+        return Device(
+            id="d1",
+            owner_email="x@contoso.example",
+            platform=platform,
+            activation_status="ACTIVATED",
+            protection_status="PROTECTED",
+            security_status="SECURE",
+            enrolled_at=NOW,
+        )
+
+    with pytest.raises(StatementError) as raised, store.write() as session:
+        session.add(device("BLACKBERRY"))
+    assert str(raised.value.orig) == "'BLACKBERRY' is not a valid Platform"
+    with store.write() as session:
+        session.add(device("IOS"))
+        session.flush()
+        session.execute(text("UPDATE device SET platform = 'WINDOWS_PHONE'"))
+    with pytest.raises(ValueError, match="'WINDOWS_PHONE' is not a valid Platform"), store.read() as session:
+        session.exec(select(Device)).all()
+    with store.write() as session:
+        session.execute(text("UPDATE device SET platform = 'ANDROID'"))
+    with store.read() as session:  # a member and its plain value bind alike; a member is read back
+        assert session.exec(select(Device.id).where(Device.platform == "ANDROID")).all() == ["d1"]
+        assert session.exec(select(Device.id).where(Device.platform == Platform.ANDROID)).all() == ["d1"]
+        assert session.exec(select(Device.platform)).one() is Platform.ANDROID
 
 
 def test_claims_are_once_only_and_expire(store: Store) -> None:
