@@ -4,13 +4,13 @@
     .venv/bin/python bench/lookout_stream.py --url postgresql://postgres@127.0.0.1:5432/mesbot_bench
 
 The fake Lookout of the tests (tests/sources/fake_lookout.py) runs in a child process, so its JSON
-encoding does not share this process's interpreter lock. The stream run: `--devices` devices are
-stored first, then `--events` events (a share `--threats` of them open a HIGH threat on a random
-device, the others are device updates that change its security status) are followed from the start with
-`StreamFollower.follow` exactly as `mesbot sync` does it, and timed from the first request to the last
-commit. The full-sync run lists `--full-devices` devices and one threat per ten devices over HTTP
-(1,000 per page) into an empty store, and removes nothing. Prints a markdown table and a line about
-the machine. Run by hand; tests never assert timings (PERFORMANCE.md).
+encoding does not share this process's interpreter lock. The stream runs: `--devices` devices are stored
+first, then `--events` events are followed from the start with `StreamFollower.follow` exactly as
+`mesbot sync` does it, and timed from the first request to the last commit — once for each share in
+`--threats`: that share of the events open a HIGH threat on a random device, the others are device
+updates that change its security status. The full-sync run lists `--full-devices` devices and one threat
+per ten devices over HTTP (1,000 per page) into an empty store, and removes nothing. Prints a markdown
+table and a line about the machine. Run by hand; tests never assert timings (PERFORMANCE.md).
 """
 
 import argparse
@@ -59,7 +59,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--full-devices", type=int, default=100_000, help="devices listed by the full sync")
     parser.add_argument("--frame", type=int, default=100, help="events per SSE frame (default 100)")
     parser.add_argument(
-        "--threats", type=float, default=0.8, help="share of events that open a new threat (default 0.8)"
+        "--threats",
+        type=float,
+        nargs="+",
+        default=[0.8, 0.0],
+        help="share of events that open a new threat, one stream run each (default 0.8 0: threat-heavy, "
+        "then device updates only)",
     )
     parser.add_argument("--url", default=None, help="PostgreSQL URL (default: a temporary SQLite file)")
     return parser.parse_args()
@@ -83,11 +88,11 @@ def full_listing(devices: int) -> tuple[list[dict[str, Any]], list[dict[str, Any
     ]
 
 
-def serve_fake(listening: socket.socket, args: argparse.Namespace) -> None:
+def serve_fake(listening: socket.socket, args: argparse.Namespace, threats: float) -> None:
     import uvicorn
 
     fake = FakeLookout(key=KEY, frame_size=args.frame, heartbeat_seconds=0.5)
-    fake.events = stream_events(args.events, args.devices, args.threats)
+    fake.events = stream_events(args.events, args.devices, threats)
     fake.devices, fake.threats = full_listing(args.full_devices)
     config = uvicorn.Config(fake.app(), log_level="critical", access_log=False, lifespan="off")
     uvicorn.Server(config).run(sockets=[listening])
@@ -138,35 +143,41 @@ async def time_full_sync(store: Store, url: str) -> tuple[float, int]:
     return time.perf_counter() - started, summary.added
 
 
-def main() -> None:
-    args = parse_args()
+def start_fake(args: argparse.Namespace, threats: float) -> tuple[multiprocessing.process.BaseProcess, str]:
     listening = socket.socket()
     listening.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{listening.getsockname()[1]}"
     server = multiprocessing.get_context("fork").Process(
-        target=serve_fake, args=(listening, args), daemon=True
+        target=serve_fake, args=(listening, args, threats), daemon=True
     )
     server.start()
     time.sleep(2.0 + args.full_devices / 100_000 * 3)  # the child builds its data before it listens
+    return server, f"http://127.0.0.1:{listening.getsockname()[1]}"
+
+
+def main() -> None:
+    args = parse_args()
     backend = "PostgreSQL" if args.url else "SQLite"
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            store = fresh_store(args.url, Path(folder), "stream")
-            seconds, events, transactions = asyncio.run(time_stream(store, url, args))
-            store.dispose()
-            store = fresh_store(args.url, Path(folder), "full")
-            full_seconds, added = asyncio.run(time_full_sync(store, url))
-            store.dispose()
-    finally:
-        server.terminate()
-    rate = events / seconds
     target = 10_000 if backend == "SQLite" else 5_000
     print(f"| measure ({backend}) | value | target | ok? |\n|---|---:|---|---|")
-    print(
-        f"| stream: {events:,} events applied, {args.threats:.0%} new threats ({transactions:,} "
-        f"transactions, {args.frame} per frame) "
-        f"| {rate:,.0f} events/s | ≥ {target:,}/s | {'yes' if rate >= target else '**NO**'} |"
-    )
+    with tempfile.TemporaryDirectory() as folder:
+        for run, threats in enumerate(args.threats):
+            server, url = start_fake(args, threats)
+            try:
+                store = fresh_store(args.url, Path(folder), f"stream-{run}")
+                seconds, events, transactions = asyncio.run(time_stream(store, url, args))
+                store.dispose()
+                rate = events / seconds
+                print(
+                    f"| stream: {events:,} events applied, {threats:.0%} new threats, the rest device "
+                    f"updates ({transactions:,} transactions, {args.frame} per frame) "
+                    f"| {rate:,.0f} events/s | ≥ {target:,}/s | {'yes' if rate >= target else '**NO**'} |"
+                )
+                if run == 0:
+                    store = fresh_store(args.url, Path(folder), "full")
+                    full_seconds, added = asyncio.run(time_full_sync(store, url))
+                    store.dispose()
+            finally:
+                server.terminate()
     print(
         f"| full sync: {added:,} devices + {added // 10:,} threats listed and applied "
         f"| {full_seconds:.1f} s | ≤ 60 s | {'yes' if full_seconds <= 60 else '**NO**'} |"
