@@ -54,6 +54,7 @@ class FakeLookout:
     events: list[dict[str, Any]] = field(default_factory=list)  # the tenant's event log, in order
     frame_size: int = 50  # events per `events` frame
     heartbeat_seconds: float = 0.05
+    frame_pause: float = 0.0  # seconds between two `events` frames: a stream that trickles
     token_seconds: int = 7200
     plans: list[Connection] = field(default_factory=list)  # one per stream connection, in order
     seen: list[Seen] = field(default_factory=list)
@@ -193,6 +194,8 @@ class FakeLookout:
                 position += len(available)
                 sent += len(available)
                 yield _sse("events", {"events": available}, event_id=available[-1].get("id"))
+                if self.frame_pause:
+                    await asyncio.sleep(self.frame_pause)
             else:
                 yield _sse("heartbeat", {})
                 await asyncio.sleep(self.heartbeat_seconds)

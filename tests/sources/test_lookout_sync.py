@@ -3,11 +3,18 @@ the fake Lookout over real HTTP."""
 
 import asyncio
 import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.cli import main
 from integration.clock import FixedClock
@@ -15,9 +22,9 @@ from integration.config import Settings
 from notifications import jobs, stream, wiring
 from notifications.jobs import Deps
 from storage.engine import Store
-from storage.models import Connector, Device, SourceCursor, Threat
+from storage.models import Connector, Device, OutboxMessage, SourceCursor, Threat
 from storage.states import ActivationStatus
-from tests.conftest import NOW
+from tests.conftest import NOW, seed_demo
 from tests.sources.conftest import lookout_device, lookout_guid, lookout_threat, lookout_threat_event
 from tests.sources.fake_graph import FakeGraph
 from tests.sources.fake_lookout import FakeLookout
@@ -25,6 +32,7 @@ from tests.sources.graph_fixtures import Tls, fake_graph_fixture, graph_env, tls
 from tests.sources.test_graph_sync import contoso
 
 __all__ = ["fake_graph_fixture", "tls_fixture"]  # pytest fixtures, used by name
+MESBOT = str(Path(sys.executable).with_name("mesbot"))
 
 
 class Mesbot:
@@ -156,6 +164,53 @@ def test_a_missing_key_says_which_variable_to_set(mesbot: Mesbot) -> None:
 def make_deps(store: Store, fake: FakeLookout) -> Deps:
     settings = Settings(MESBOT_SOURCE="lookout", LOOKOUT_APP_KEY=fake.key, LOOKOUT_API_URL=fake.url)  # type: ignore[call-arg]
     return wiring.deps(settings, store, FixedClock(NOW))
+
+
+def test_mesbot_sync_killed_mid_stream_loses_no_event_and_applies_none_twice_after_a_restart(
+    mesbot: Mesbot, lookout_fake: FakeLookout
+) -> None:
+    store = mesbot.store()
+    seed_demo(store)
+    with store.write() as session:
+        ids = list(session.exec(select(Device.id).order_by(col(Device.id)).limit(30)).all())
+        session.add(SourceCursor(name="lookout", value="@" + NOW.isoformat(), updated_at=NOW))
+    events = [lookout_threat_event(n, threat=n, device=1) for n in range(1, 301)]
+    for n, event in enumerate(events):
+        event["actor"]["guid"] = ids[n % len(ids)]
+    lookout_fake.events, lookout_fake.frame_size, lookout_fake.frame_pause = events, 3, 0.01
+    env = {**os.environ, **mesbot.env, "MESBOT_STORM_THRESHOLD": "0"}
+    rng, applied = random.Random(5), 0
+    while applied < 240:  # killed at arbitrary moments while the stream trickles in, and started again
+        sync = subprocess.Popen(
+            [MESBOT, "sync"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while len(_ours(store)) < applied + 30 and time.monotonic() < deadline and sync.poll() is None:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0, 0.03))  # somewhere in the next batch: reading, applying, committing
+            sync.send_signal(signal.SIGKILL)
+        finally:
+            sync.wait()
+        assert sync.returncode == -signal.SIGKILL
+        applied, killed_at = len(_ours(store)), rows(store)[2]
+        assert 0 < applied < 300 and killed_at == events[applied - 1]["id"]  # changes and cursor agree
+    assert mesbot("sync", MESBOT_STORM_THRESHOLD="0").exit_code == 0  # "after the restart"
+    assert lookout_fake.requests_to("/mra/stream/v2/events")[-1].params["id"] == killed_at
+    assert len(_ours(store)) == 300 and rows(store)[2] == events[-1]["id"]
+    with store.read() as session:
+        keys = list(session.exec(select(OutboxMessage.idempotency_key)).all())
+    store.dispose()
+    per_threat = Counter(key.split(":")[1].split("@")[0] for key in keys if key.startswith("threat:"))
+    assert per_threat.keys() == {lookout_guid(2, n) for n in range(1, 301)}
+    assert set(per_threat.values()) == {2}  # the admin's e-mail and Slack alert, once each
+
+
+def _ours(store: Store) -> list[str]:
+    """The threats the test's events opened (the demo tenant has threats of its own)."""
+    with store.read() as session:
+        prefix = lookout_guid(2, 0)[:24]  # 00000000-0000-4000-0002-
+        return list(session.exec(select(Threat.id).where(col(Threat.id).startswith(prefix))).all())
 
 
 def test_jobs_run_source_sync_catches_up_from_the_stream(
