@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import ColumnElement, Table, insert
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
 from sqlmodel import Session, col, select
 
@@ -120,13 +120,15 @@ def apply(
     # multi-row INSERT, changed ones in one UPDATE per set of changed columns (storage.bulk.update_rows).
     # A `session.get` and a flush per event made a stream of threats ~5× slower, row objects cost more
     # than the INSERT itself, and on PostgreSQL an UPDATE per device ran the tally triggers per device.
-    seen = {row["id"]: _Seen(row) for row in _rows(session, _DEVICE, touched)}
+    reported = {d.id for d in devices}  # compared column by column; a threat's device needs fewer
+    rows = _rows(session, list(_DEVICE.columns), reported) + _rows(session, _JUDGED, touched - reported)
+    seen = {row["id"]: _Seen(row) for row in rows}
     before = {device_id: _judged(device.row, hot) for device_id, device in seen.items()}
     for report in devices:
         _apply_device(report, now, applied, seen)
     _write(session, _DEVICE, seen.values())
     by_id: dict[str, alerts.AlertDevice] = dict(seen)
-    stored = {row["id"]: _Seen(row) for row in _rows(session, _THREAT, {t.id for t in threats})}
+    stored = {row["id"]: _Seen(row) for row in _rows(session, list(_THREAT.columns), {t.id for t in threats})}
     opened: list[tuple[str, alerts.OpenedThreat, alerts.AlertDevice]] = []
     for threat_report in threats:
         _apply_threat(threat_report, now, applied, opened, by_id, stored)
@@ -141,6 +143,13 @@ def apply(
 
 
 _DEVICE, _THREAT = bulk.table_of(Device), bulk.table_of(Threat)
+_JUDGED: list[ColumnElement[Any]] = [  # what a device's compliance and its alerts need
+    _DEVICE.c[name]
+    for name in (
+        *("id", "owner_email", "name", "platform"),
+        *("activation_status", "protection_status", "open_classifications"),
+    )
+]
 _DEVICE_FIELDS = tuple(f.name for f in fields(DeviceReport))  # the columns a report can set
 _THREAT_FIELDS = tuple(f.name for f in fields(ThreatReport))
 
@@ -275,11 +284,12 @@ def _with_devices(session: Session, threats: list[ThreatReport]) -> list[ThreatR
     return [t if t.device_id else replace(t, device_id=known.get(t.id, "")) for t in threats]
 
 
-def _rows(session: Session, table: Table, ids: set[str]) -> list[dict[str, Any]]:
-    """The rows with these ids, as column dicts (one query instead of one `get` each)."""
+def _rows(session: Session, columns: Sequence[ColumnElement[Any]], ids: set[str]) -> list[dict[str, Any]]:
+    """These columns of the rows with these ids, as dicts (one query instead of one `get` each)."""
     if not ids:
         return []
-    query = sa_select(table).where(bulk.among(session, table.c.id, ids))
+    key = next(c for c in columns if c.key == "id")
+    query = sa_select(*columns).where(bulk.among(session, key, ids))
     return [dict(row) for row in session.execute(query).mappings()]
 
 
@@ -291,12 +301,7 @@ def _judged(row: Mapping[Any, Any], hot: int) -> tuple[Compliance, str]:
 
 def _compliance(session: Session, ids: set[str], hot: int) -> dict[str, tuple[Compliance, str]]:
     """Each device's compliance and owner, read again after the triggers have run."""
-    if not ids:
-        return {}
-    c = _DEVICE.c
-    query = sa_select(c.id, c.owner_email, c.activation_status, c.protection_status, c.open_classifications)
-    rows = session.execute(query.where(bulk.among(session, c.id, ids))).mappings()
-    return {row["id"]: _judged(row, hot) for row in rows}
+    return {row["id"]: _judged(row, hot) for row in _rows(session, _JUDGED, ids)}
 
 
 def _record_flips(

@@ -101,6 +101,9 @@ class Store:
         self.engine.dispose()
 
 
+SQLITE_CACHE_KIB = 16 * 1024
+
+
 def _sqlite_on_connect(busy_timeout_ms: int) -> Any:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own handling is deferred-only).
@@ -109,6 +112,11 @@ def _sqlite_on_connect(busy_timeout_ms: int) -> Any:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # SQLite's default page cache is 2 MiB per connection. A stream of new threats inserts into
+        # three growing B-trees: with 16 MiB it applied 25–30% more events a second (100,000 events,
+        # bench/lookout_stream.py; 32 MiB gained nothing more). The cache fills only as pages are
+        # read: peak RSS of `serve --role all` at 100,000 devices went from 151 to 171 MB (target 250).
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
