@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,8 +151,17 @@ def start_fake(args: argparse.Namespace, threats: float) -> tuple[multiprocessin
         target=serve_fake, args=(listening, args, threats), daemon=True
     )
     server.start()
-    time.sleep(2.0 + args.full_devices / 100_000 * 3)  # the child builds its data before it listens
-    return server, f"http://127.0.0.1:{listening.getsockname()[1]}"
+    url = f"http://127.0.0.1:{listening.getsockname()[1]}"
+    # The child builds its data before it listens; a stream started earlier would be timed through the
+    # client's connection retries (a fixed sleep was too short for 100,000 listed devices).
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/mra/api/v2/devices", timeout=5)  # 401 without a token: it is up
+            return server, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise SystemExit("the fake Lookout did not start within 120 s")
 
 
 def main() -> None:
