@@ -24,7 +24,7 @@ predecessor still running for a few seconds (notifications/leader.py says when).
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -162,7 +162,8 @@ class Scheduler:
         every = jobs.period(name, self._heartbeat_minutes) or jobs.digest_period(
             self.deps.settings, self.deps.clock.now()
         )
-        await jobs.run_in_period(self.deps, name, every)
+        with _quiet_when_stopped(name):
+            await jobs.run_in_period(self.deps, name, every)
 
     async def _keep_running(self, name: str, factory: LeaderTask) -> None:
         while True:
@@ -200,6 +201,10 @@ class Scheduler:
 
     async def _replan(self) -> None:
         """The heartbeat follows its setting, changed from any process."""
+        with _quiet_when_stopped("replan"):
+            await self._replan_heartbeat()
+
+    async def _replan_heartbeat(self) -> None:
         try:
             minutes = await asyncio.to_thread(jobs.heartbeat_minutes, self.deps.store)
         except StoreError as error:
@@ -211,6 +216,17 @@ class Scheduler:
                 "heartbeat", trigger=jobs.trigger("heartbeat", self.deps.settings, minutes)
             )
             log.info("heartbeat re-planned: every %d minutes", minutes)
+
+
+@contextlib.contextmanager
+def _quiet_when_stopped(name: str) -> Iterator[None]:
+    """APScheduler cancels the jobs still running when it shuts down, and logs each cancellation as
+    an error with a traceback. A job cut short by the stop says so in one line instead (`jobs.run`
+    does the same for the job's own work; this covers its claim and its record in the store)."""
+    try:
+        yield
+    except asyncio.CancelledError:
+        log.info("%s interrupted: mesbot is stopping", name)
 
 
 async def _cancelled(*tasks: "asyncio.Task[None]") -> None:

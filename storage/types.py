@@ -2,11 +2,13 @@
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+
+_T = TypeVar("_T")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -50,17 +52,13 @@ class StrEnumType(TypeDecorator[StrEnum]):
         self.stored: dict[str, str] = {member.value: member.value for member in enum}
 
     def process_bind_param(self, value: StrEnum | str | None, dialect: Dialect) -> str | None:
-        if value is None:
-            return None
-        stored = self.stored.get(value)
-        if stored is None:
-            raise ValueError(f"{value!r} is not a valid {self.enum.__name__}")
-        return stored
+        return None if value is None else self._found(self.stored, value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> StrEnum | None:
-        if value is None:
-            return None
-        member = self.members.get(value)
-        if member is None:
+        return None if value is None else self._found(self.members, value)
+
+    def _found(self, table: dict[str, _T], value: Any) -> _T:
+        found = table.get(value)
+        if found is None:
             raise ValueError(f"{value!r} is not a valid {self.enum.__name__}")
-        return member
+        return found

@@ -2,6 +2,9 @@
 re-planned when its setting changes."""
 
 import asyncio
+import logging
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -150,3 +153,34 @@ def test_the_deliverer_outlives_a_failing_pass_and_a_stopped_one_shows_in_the_st
             await scheduler.stop()
 
     assert asyncio.run(scenario()) == ("running", "deliverer stopped")
+
+
+def test_a_job_interrupted_by_the_stop_leaves_a_quiet_line_not_a_traceback(
+    demo_store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    deps = make(demo_store)
+    claiming = threading.Event()
+
+    def slow_claim(*args: object) -> bool:  # the job is waiting on the store when mesbot stops
+        claiming.set()
+        time.sleep(0.3)
+        return True
+
+    monkeypatch.setattr(jobs, "_claim_run", slow_claim)
+
+    async def scenario() -> None:
+        scheduler = Scheduler(deps)
+        scheduler.start()
+        try:
+            await until_leading(scheduler)
+            scheduler.aps.modify_job("heartbeat", next_run_time=datetime.now(UTC))
+            while not claiming.is_set():
+                await asyncio.sleep(0.01)
+        finally:
+            await scheduler.stop()
+        await asyncio.sleep(0.1)  # APScheduler reports a cancelled job on a later turn of the loop
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(scenario())
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []
+    assert "heartbeat interrupted: mesbot is stopping" in caplog.messages

@@ -68,6 +68,14 @@ class Fleet:
             started.append(worker)
         return started
 
+    def until_ready(self, workers: list[subprocess.Popen[bytes]], timeout: float = 60) -> None:
+        """Every one of `workers` has started its scheduler and deliverer (and is polling the outbox)."""
+        deadline = time.monotonic() + timeout
+        while not all("scheduler started" in self.log(worker) for worker in workers):
+            self.alive()
+            assert time.monotonic() < deadline, f"the workers were not all ready after {timeout} s"
+            time.sleep(0.1)
+
     def log(self, worker: subprocess.Popen[bytes]) -> str:
         return (self.folder / f"worker-{self.workers.index(worker)}.log").read_text(errors="replace")
 
@@ -172,8 +180,9 @@ def scale_out(tmp_path: Path) -> Iterator[Fleet]:
 def test_several_workers_deliver_every_row_exactly_once_and_one_of_them_leads(
     scale_out: Fleet, workers: int
 ) -> None:
-    expected = scale_out.enqueue(5_000)
     started = scale_out.start(workers)
+    scale_out.until_ready(started)  # under load one could still be importing while another sent all
+    expected = scale_out.enqueue(5_000)
     scale_out.until_sent(5_000, timeout=240)
 
     received = scale_out.received()
