@@ -85,12 +85,6 @@ def about_to_disconnect(session: Session, now: datetime, days: int, *, limit: in
     return list(session.exec(query).all())
 
 
-def check_in(device: Device, now: datetime) -> None:
-    """The device reported in: a disconnected device is protected again."""
-    device.checkin_time = now
-    device.protection_status = protection_on_checkin(device.activation_status, device.protection_status)
-
-
 def protection_on_checkin(activation: ActivationStatus, protection: ProtectionStatus) -> ProtectionStatus:
     """A device's protection once it checks in: a disconnected, activated device is protected again."""
     if activation == ActivationStatus.ACTIVATED and protection == ProtectionStatus.DISCONNECTED:

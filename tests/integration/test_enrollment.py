@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from integration import enrollment, tenant
+from integration import enrollment, sync, tenant
 from integration.clock import FixedClock
 from integration.errors import InvalidInput, NotFound
 from storage.engine import Store
@@ -47,10 +47,8 @@ def test_sweep_follows_the_clock(store: Store) -> None:
         "PROTECTED",
     )
 
-    with store.write() as session:
-        row = session.get(Device, older)
-        assert row is not None
-        enrollment.check_in(row, clock.now())
+    with store.write() as session:  # the source reports it checked in
+        sync.apply(session, [sync.DeviceReport(id=older, checkin_time=clock.now())], now=clock.now())
     assert protection(older) == "PROTECTED"
 
     clock.at = NOW + timedelta(days=29)

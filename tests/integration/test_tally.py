@@ -164,7 +164,9 @@ def _deactivate(session: Session) -> None:
 
 
 def _check_in(session: Session) -> None:
-    enrollment.check_in(_one(session, Device.protection_status == P.DISCONNECTED), NOW + timedelta(days=10))
+    device = _one(session, Device.protection_status == P.DISCONNECTED)
+    at = NOW + timedelta(days=10)
+    sync.apply(session, [sync.DeviceReport(id=device.id, checkin_time=at)], now=at)
 
 
 def _inject(session: Session) -> None:

@@ -7,6 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from tests.json_http import send_json, serve_in_thread
+
 
 @dataclass
 class Call:
@@ -103,14 +105,7 @@ def start(fake: FakeSlack) -> ThreadingHTTPServer:
             if status == RESET:
                 self.close_connection = True
                 return
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, headers, payload)
 
         do_GET = do_POST = _handle
 
@@ -119,7 +114,5 @@ def start(fake: FakeSlack) -> ThreadingHTTPServer:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    # serve_forever checks for shutdown() once per poll interval (0.5 s by default): every test's
-    # teardown would wait that long.
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
+    serve_in_thread(server)
     return server

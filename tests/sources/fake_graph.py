@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from tests.json_http import send_json, serve_in_thread
+
 USER = "#microsoft.graph.user"
 GROUP = "#microsoft.graph.group"
 DEVICE = "#microsoft.graph.device"
@@ -275,14 +277,7 @@ def start(fake: FakeGraph, server_context: ssl.SSLContext) -> ThreadingHTTPServe
             status, headers, payload = fake.answer(
                 self.command, parsed.path, query, form, self.headers.get("authorization")
             )
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, headers, payload)
 
         do_GET = do_POST = _handle
 
@@ -293,7 +288,7 @@ def start(fake: FakeGraph, server_context: ssl.SSLContext) -> ThreadingHTTPServe
     server.daemon_threads = True
     server.socket = server_context.wrap_socket(server.socket, server_side=True)
     fake.base = f"https://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     return server
 
 

@@ -14,11 +14,9 @@ from sqlmodel import col, select
 
 from integration import sync, tenant
 from integration.clock import FixedClock
-from integration.config import Settings
 from integration.sources import directory_sync
 from integration.sources.directory_sync import Refreshed
-from notifications import jobs, wiring
-from notifications.delivery import Deliverer
+from notifications import jobs
 from notifications.jobs import Deps
 from storage.engine import Store
 from storage.models import (
@@ -34,6 +32,7 @@ from storage.models import (
 from storage.states import ActivationStatus, Platform
 from tests.conftest import NOW
 from tests.integration.test_tally import check as check_tallies
+from tests.notifications.test_jobs import make_deps
 from tests.sources.fake_graph import Failure, FakeGraph
 from tests.sources.graph_fixtures import (  # noqa: F401 (fixtures)
     Tls,
@@ -191,15 +190,7 @@ def graph_deps(
     """The job's dependencies as `serve` builds them, from settings that point at the fake (its CA
     trusted through SSL_CERT_FILE, as an admin would for a proxy with a private CA)."""
     monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_file(tmp_path)))
-    settings = Settings(**{**graph_env(fake), **env})  # type: ignore[arg-type]
-    clock = FixedClock(NOW)
-    return Deps(
-        store=store,
-        settings=settings,
-        clock=clock,
-        deliverer=Deliverer(store, {}, clock),
-        policy=wiring.policy(settings),
-    )
+    return make_deps(store, FixedClock(NOW), **{**graph_env(fake), **env})
 
 
 @pytest.fixture
