@@ -11,6 +11,7 @@ from integration.errors import ConsentRequired, PermissionDenied
 from integration.text import neutralise
 from integration.validation import is_email, show
 from storage.models import DirectoryGroup, DirectoryUser, GroupMembership, Subscription
+from storage.prepared import Prepared
 
 
 class UnknownUser(PermissionDenied):
@@ -53,7 +54,7 @@ CONSENT_INSTRUCTIONS = (
 # Built once: constructing a statement costs more than running it (status is answered in about a
 # millisecond, and Slack's ack waits for it). Columns, not the Subscription entity: loading an ORM
 # object tripled the cost of this query.
-_SIGN_IN = (
+_SIGN_IN = Prepared(
     sa_select(
         col(Subscription.full_access_group_id),
         col(Subscription.restricted_access_group_id),
@@ -95,8 +96,7 @@ def sign_in(session: Session, email: str) -> tuple[Actor, ConsoleAccess]:
     address = email.strip().lower()
     if not is_email(address):  # also keeps NUL and other control characters away from the database
         raise UnknownUser(f"`{show(email)}` is not an e-mail address; act as a directory user's address.")
-    # On the session's connection: a Core statement needs none of the ORM's per-execution work.
-    rows = session.connection().execute(_SIGN_IN, {"address": address}).all()
+    rows = _SIGN_IN.all(session, {"address": address})
     if not rows:
         raise UnknownUser(
             f"`{show(email)}` is not a user in the directory, so mesbot cannot tell what you may do. "

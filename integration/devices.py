@@ -24,6 +24,7 @@ from storage.models import (
     Threat,
 )
 from storage.models.tally import EVERY_DEVICE
+from storage.prepared import Prepared
 from storage.states import ActivationStatus, Platform, ProtectionStatus, SecurityStatus, ThreatStatus
 
 # Which devices a state name in `enrollment pending|disconnected` selects (any protection when None).
@@ -152,8 +153,8 @@ def _with_open_threats(which: ColumnElement[bool]) -> Any:
 
 
 # The two lookups `status` makes, built once (building costs more than running them).
-_BY_OWNER = _with_open_threats(col(Device.owner_email) == bindparam("key"))
-_BY_ID = _with_open_threats(col(Device.id) == bindparam("key"))
+_BY_OWNER = Prepared(_with_open_threats(col(Device.owner_email) == bindparam("key")))
+_BY_ID = Prepared(_with_open_threats(col(Device.id) == bindparam("key")))
 
 
 def load(session: Session, which: ColumnElement[bool], policy: RiskLevel) -> list[DeviceStatus]:
@@ -196,12 +197,12 @@ def _status(device: DeviceFacts, open_threats: list[OpenThreat], policy: RiskLev
 
 
 def by_owner(session: Session, email: str, policy: RiskLevel) -> list[DeviceStatus]:
-    rows = session.connection().execute(_BY_OWNER, {"key": email.strip().lower()}).all()
+    rows = _BY_OWNER.all(session, {"key": email.strip().lower()})
     return _statuses(rows, policy)
 
 
 def by_id(session: Session, device_id: str, policy: RiskLevel) -> DeviceStatus | None:
-    rows = session.connection().execute(_BY_ID, {"key": device_id.strip().lower()}).all()
+    rows = _BY_ID.all(session, {"key": device_id.strip().lower()})
     found = _statuses(rows, policy)
     return found[0] if found else None
 

@@ -14,6 +14,7 @@ from storage.models import (
     EnrollmentSettings,
     Subscription,
 )
+from storage.prepared import Prepared
 
 # A set of classifications is a 64-bit integer (`Device.open_classifications`), positive: 63 bits.
 MAX_CLASSIFICATIONS = 63
@@ -68,16 +69,16 @@ def enrollment_settings(session: Session) -> EnrollmentSettings:
 
 
 def policy_level(session: Session) -> RiskLevel:
-    # A one-column read, built once, on the session's connection: most commands need it, and loading
-    # the row as an object (the identity map keeps it only weakly) costs five times as much. Every
-    # change to the policy is an UPDATE statement, so there is never an unflushed one to miss.
-    level = session.connection().execute(_POLICY).scalar_one_or_none()
-    if level is None:
+    # A one-column read, compiled once, on the session's connection: most commands need it, and
+    # loading the row as an object (the identity map keeps it only weakly) costs five times as much.
+    # Every change to the policy is an UPDATE statement, so there is never an unflushed one to miss.
+    found = _POLICY.all(session)
+    if not found:
         raise LookupError("CompliancePolicy row missing: run `mesbot db upgrade`")
-    return RiskLevel(level)
+    return RiskLevel(found[0][0])
 
 
-_POLICY = select(CompliancePolicy.noncompliant_at).where(CompliancePolicy.id == 1)
+_POLICY = Prepared(select(CompliancePolicy.noncompliant_at).where(CompliancePolicy.id == 1))
 
 
 def disconnected_days(session: Session) -> int:

@@ -32,6 +32,11 @@ def problem(body: str, content_type: str | None) -> str | None:
         parsed = parse_body(body, content_type.split(";")[0] if content_type else None)
     except ValueError:  # JSON that does not parse, in the body or in `payload=`
         return "the payload is not JSON"
+    return shape(parsed)
+
+
+def shape(parsed: Any) -> str | None:
+    """What is wrong with a parsed body's shape, or None when Bolt may have it."""
     if not isinstance(parsed, dict):
         return "the payload is not a JSON object"
     return _fields(parsed) or _actions(parsed) or _event(parsed)
