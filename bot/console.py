@@ -52,10 +52,19 @@ class Console:
     # blocking, called after the command's transaction. None: the rows wait for the deliverer.
     send_now: SendNow | None = None
 
-    def run(self, email: str, text: str, *, once: str | None = None, zone: str | None = None) -> Reply:
+    def run(
+        self,
+        email: str,
+        text: str,
+        *,
+        once: str | None = None,
+        zone: str | None = None,
+        held: bool = False,
+    ) -> Reply:
         """Run `text` as the directory user `email`. With `once`, a change is made at most once for
         that key: the key is claimed in the change's own transaction, so a refused or failed attempt
-        leaves it free and a second attempt after success is answered `ALREADY_DONE`."""
+        leaves it free and a second attempt after success is answered `ALREADY_DONE`. With `held`, a
+        read runs on a connection the calling thread keeps (`Store.held_read`: the event loop's)."""
         try:
             command = parse(text)
         except MesbotError as error:
@@ -63,7 +72,7 @@ class Console:
         if isinstance(command, c.Help):
             return HANDLERS[c.Help](command, None)  # type: ignore[arg-type]
         try:
-            reply = self._execute(email, command, once if command.changes else None, zone)
+            reply = self._execute(email, command, once if command.changes else None, zone, held)
             return self._send_now(reply) if reply.send_now else reply
         except AlreadyDone:
             return Reply(
@@ -109,8 +118,13 @@ class Console:
         ok = all(sent for sent, _ in went.values())
         return Reply(ok=ok, text="\n".join(lines), data=data, command=reply.command)
 
-    def _execute(self, email: str, command: c.Command, once: str | None, zone: str | None) -> Reply:
-        session_scope = self.store.write if command.changes else self.store.read
+    def _execute(
+        self, email: str, command: c.Command, once: str | None, zone: str | None, held: bool
+    ) -> Reply:
+        if command.changes:
+            session_scope = self.store.write
+        else:
+            session_scope = self.store.held_read if held else self.store.read
         with session_scope() as session:
             actor, subscription = sign_in(session, email)
             authorize(session, actor, command.needs(), subscription, command.what)

@@ -13,6 +13,8 @@ _CLOSING = {'"': '"', "'": "'", "“": "”", "”": "”", "‘": "’", "’":
 def split(text: str) -> list[str]:
     if len(text) > MAX_LENGTH:
         raise InvalidInput(f"That command is {len(text):,} characters long; the limit is {MAX_LENGTH:,}.")
+    if not any(quote in text for quote in _CLOSING):
+        return text.split()  # the same words: str.split() splits on what str.isspace() calls space
     words: list[str] = []
     current: list[str] = []
     in_word = False

@@ -84,13 +84,13 @@ _POLICY = Prepared(select(CompliancePolicy.noncompliant_at).where(CompliancePoli
 def disconnected_days(session: Session) -> int:
     """The disconnected threshold, read like `policy_level` (status quotes it for every disconnected
     device). It reads what is flushed: after changing `enrollment_settings(…)`, flush first."""
-    days = session.connection().execute(_DISCONNECTED_DAYS).scalar_one_or_none()
-    if days is None:
+    found = _DISCONNECTED_DAYS.all(session)
+    if not found:
         raise LookupError("EnrollmentSettings row missing: run `mesbot db upgrade`")
-    return int(days)
+    return int(found[0][0])
 
 
-_DISCONNECTED_DAYS = select(EnrollmentSettings.disconnected_days).where(EnrollmentSettings.id == 1)
+_DISCONNECTED_DAYS = Prepared(select(EnrollmentSettings.disconnected_days).where(EnrollmentSettings.id == 1))
 
 
 def risk_levels(session: Session) -> dict[str, RiskLevel]:

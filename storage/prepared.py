@@ -19,6 +19,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
+from storage.engine import HELD_CONNECTION
+
 Processor = Callable[[Any], Any] | None
 AnySelect = Select[*tuple[Any, ...]]
 
@@ -30,7 +32,7 @@ class Prepared:
 
     def all(self, session: Session, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Every row, as tuples of the selected columns' values (as their types load them)."""
-        connection = session.connection()
+        connection = session.info.get(HELD_CONNECTION) or session.connection()
         dialect = connection.dialect
         compiled = self._compiled.get(_key(dialect)) or self._compile(dialect)
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -59,36 +61,46 @@ class _Compiled:
         if any(bind.expanding for bind in compiled.binds.values()):
             raise ValueError("Prepared takes no expanding IN parameter: use storage.bulk.among")
         self.sql = str(compiled)
-        # the statement's own literals (`id = 1`); the caller gives the named ones (`bindparam("key")`)
-        self.defaults = {
-            name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
-        }
-        self.names: Sequence[str] | None = compiled.positiontup if compiled.positional else None
-        self.binds: dict[str, Processor] = {
+        processors = {
             name: bind.type.dialect_impl(dialect).bind_processor(dialect)
             for name, bind in compiled.binds.items()
         }
-        self.results: list[Processor] = [
+        # the statement's own literals (`id = 1`), converted once; the caller gives the named ones
+        # (`bindparam("key")`), converted on each call
+        self.fixed = {
+            name: _apply(processors[name], bind.effective_value)
+            for name, bind in compiled.binds.items()
+            if not bind.required
+        }
+        self.binds = {
+            name: process
+            for name, process in processors.items()
+            if process is not None and name not in self.fixed
+        }
+        self.names: Sequence[str] | None = compiled.positiontup if compiled.positional else None
+        results = [
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in statement.selected_columns
         ]
-        self.plain = not any(self.results)
+        self.loading = [(index, process) for index, process in enumerate(results) if process is not None]
 
     def arguments(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        values = {**self.defaults, **params}
+        values = {**self.fixed, **params}
         for name, process in self.binds.items():
-            if process is not None:
-                values[name] = process(values[name])
+            values[name] = process(values[name])
         return [values[name] for name in self.names] if self.names is not None else values
 
     def loaded(self, rows: Sequence[Any]) -> list[tuple[Any, ...]]:
-        if self.plain:
+        if not self.loading:
             return [tuple(row) for row in rows]
-        processors = self.results
-        return [
-            tuple(
-                value if process is None else process(value)
-                for process, value in zip(processors, row, strict=True)
-            )
-            for row in rows
-        ]
+        loaded = []
+        for row in rows:
+            values = list(row)
+            for index, process in self.loading:  # only the columns whose type converts (dates, enums)
+                values[index] = process(values[index])
+            loaded.append(tuple(values))
+        return loaded
+
+
+def _apply(process: Processor, value: Any) -> Any:
+    return value if process is None else process(value)

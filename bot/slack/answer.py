@@ -65,10 +65,20 @@ async def command_reply(
 
 
 async def answer(
-    services: SlackServices, ack: Ack, response_url: str | None, work: Awaitable[Message]
+    services: SlackServices,
+    ack: Ack,
+    response_url: str | None,
+    work: Awaitable[Message],
+    *,
+    at_once: bool = False,
 ) -> None:
     """Ack with the answer if `work` finishes within the inline budget, else ack now and follow up.
-    Without a `response_url` mesbot may post to, the ack is the only answer: it waits for the work."""
+    Without a `response_url` mesbot may post to, the ack is the only answer: it waits for the work.
+    `at_once`: `work` awaits nothing that could take long (a cached user's read on the event loop),
+    so it is awaited right here, without the task and timer the budget needs (~12 µs of each ack)."""
+    if at_once:
+        await ack(**await _guarded(work))
+        return
     follow_up = response_url is not None and services.may_respond(response_url)
     task = asyncio.ensure_future(_guarded(work))
     done, _ = await asyncio.wait({task}, timeout=services.inline_budget if follow_up else None)

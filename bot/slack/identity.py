@@ -31,6 +31,11 @@ class SlackIdentity:
         self._cache.pop(user_id, None)
         self._zones.pop(user_id, None)
 
+    def knows(self, user_id: str) -> bool:
+        """Whether `email(user_id)` would answer from the cache, without asking Slack."""
+        cached = self._cache.get(user_id)
+        return cached is not None and cached[1] > self.monotonic()
+
     async def email(self, user_id: str) -> str:
         cached = self._cache.get(user_id)
         if cached and cached[1] > self.monotonic():

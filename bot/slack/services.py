@@ -47,14 +47,18 @@ class SlackServices:
         the GIL, up to a 5 ms switch interval each way. Changes (which may wait for the write
         lock) and everything on PostgreSQL (a network round trip) run in a worker thread."""
         started = time.perf_counter()
-        if self.console.store.is_sqlite and self.console.reads_only(text):
-            reply = self.console.run(email, text, once=once, zone=zone)
+        if self.runs_inline(text):
+            reply = self.console.run(email, text, once=once, zone=zone, held=True)
         else:
             reply = await asyncio.to_thread(self.console.run, email, text, once=once, zone=zone)
         name = reply.command or "refused"
         self.metrics.commands.labels(name, "ok" if reply.ok else "refused").inc()
         self.metrics.latency.labels(name).observe(time.perf_counter() - started)
         return reply
+
+    def runs_inline(self, text: str) -> bool:
+        """Whether `run` answers `text` on the event loop (a read on SQLite), not in a worker thread."""
+        return self.console.store.is_sqlite and self.console.reads_only(text)
 
     def background(self, work: Awaitable[Any]) -> None:
         """Keep a reference to fire-and-forget work so it is not garbage-collected mid-flight."""

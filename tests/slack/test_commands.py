@@ -239,3 +239,25 @@ async def test_quiet_hours_set_from_slack_default_to_the_profiles_time_zone(slac
     )
     await slack.command("notify quiet 21:00-06:00", user="UADMIN")  # no profile zone known: UTC
     assert console.run("admin@contoso.example", "notify").data["quiet_hours"] == "21:00-06:00 UTC"
+
+
+async def test_a_known_users_read_is_answered_in_the_ack_whatever_the_budget(slack: SlackClient) -> None:
+    """Once the user's e-mail is cached, a read on SQLite awaits nothing (it runs on the event loop):
+    it is answered in the ack itself, even with a budget that would otherwise follow up."""
+    await slack.command("help", user="UADMIN")  # caches UADMIN's e-mail
+    slack.services.inline_budget = 0.0
+    response = await slack.command("enrollment", user="UADMIN")
+    assert response.json()["text"].startswith("Enrollment (all devices)")
+    await slack.services.drain()
+    assert slack.fake.responses() == []
+
+
+async def test_a_known_users_change_still_races_the_budget(slack: SlackClient) -> None:
+    """A change may wait for the write lock: it keeps the budget and follows up, cached user or not."""
+    await slack.command("help", user="UADMIN")
+    slack.services.inline_budget = 0.0
+    response = await slack.command("policy set high --yes", user="UADMIN")
+    assert "Working on it" in response.json()["text"]
+    await slack.services.drain()
+    [follow_up] = slack.fake.responses()
+    assert "high" in follow_up["text"]

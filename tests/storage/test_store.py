@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import StatementError
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from storage import migrate
 from storage.engine import Store, normalise_url
-from storage.errors import StoreBusy
+from storage.errors import StoreBusy, StoreError
 from storage.models import AuditEntry, CompliancePolicy, Device
 from storage.states import Platform
 from tests.conftest import NOW, make_store, seed_demo
@@ -243,3 +243,63 @@ def test_vacuum_analyze_leaves_sqlite_as_it_was(sqlite_store: Store) -> None:
         assert connection.exec_driver_sql("PRAGMA freelist_count").scalar() == free_pages
         stats = "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"
         assert connection.exec_driver_sql(stats).scalar() == 0
+
+
+def _policy(session: Session) -> str:
+    return session.exec(select(CompliancePolicy.noncompliant_at)).one().value
+
+
+def test_held_read_keeps_one_connection_per_thread_and_sees_each_commit(sqlite_store: Store) -> None:
+    """The event loop's reads: one connection kept between reads (none taken from the pool each time),
+    each read a new snapshot that sees what was committed before it began."""
+    with sqlite_store.held_read() as session:
+        before = _policy(session)
+    with sqlite_store.held_read() as session:
+        first = session.connection().connection.dbapi_connection
+    assert sqlite_store.engine.pool.checkedout() == 1  # the held one, idle between reads
+    with sqlite_store.write() as session:
+        session.exec(text("UPDATE compliancepolicy SET noncompliant_at = 'low'"))  # type: ignore[call-overload]
+    with sqlite_store.held_read() as session:
+        assert session.connection().connection.dbapi_connection is first
+        assert before != "low" and _policy(session) == "low"
+
+    elsewhere: list[object] = []
+
+    def other_thread() -> None:
+        with sqlite_store.held_read() as session:
+            elsewhere.append(session.connection().connection.dbapi_connection)
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join()
+    assert elsewhere and elsewhere[0] is not first
+    sqlite_store.dispose()
+    assert sqlite_store.engine.pool.checkedout() == 0  # dispose closed both held connections
+
+
+def test_held_read_is_a_snapshot_and_takes_no_lock(sqlite_store: Store) -> None:
+    with sqlite_store.held_read() as session:
+        before = _policy(session)
+        with sqlite_store.write() as writer:  # not blocked by the open read (WAL)
+            writer.exec(text("UPDATE compliancepolicy SET noncompliant_at = 'low'"))  # type: ignore[call-overload]
+        assert _policy(session) == before
+    with sqlite_store.held_read() as session:
+        assert _policy(session) != before
+
+
+def test_held_read_after_a_fault_starts_on_a_fresh_connection(sqlite_store: Store) -> None:
+    with sqlite_store.held_read() as session:
+        first = session.connection()
+    with pytest.raises(StoreError), sqlite_store.held_read() as session:
+        session.exec(text("SELECT * FROM no_such_table"))  # type: ignore[call-overload]
+    assert first.closed  # given back to the pool, which resets or replaces it
+    with sqlite_store.held_read() as session:
+        assert session.connection() is not first
+        assert _policy(session)
+    assert sqlite_store.engine.pool.checkedout() == 1
+
+
+def test_held_read_is_a_plain_read_on_postgresql(store: Store) -> None:
+    with store.held_read() as session:
+        assert _policy(session)
+    assert store.engine.pool.checkedout() == (1 if store.is_sqlite else 0)
