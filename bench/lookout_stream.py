@@ -15,6 +15,7 @@ table and a line about the machine. Run by hand; tests never assert timings (PER
 
 import argparse
 import asyncio
+import gc
 import multiprocessing
 import os
 import platform
@@ -32,6 +33,7 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.cli import GC_THRESHOLDS  # noqa: E402
 from integration import sync, tenant  # noqa: E402
 from integration.alerts import AlertPolicy  # noqa: E402
 from integration.clock import SystemClock  # noqa: E402
@@ -166,6 +168,7 @@ def start_fake(args: argparse.Namespace, threats: float) -> tuple[multiprocessin
 
 def main() -> None:
     args = parse_args()
+    gc.set_threshold(*GC_THRESHOLDS)  # as every `mesbot` command runs (bot/cli.py)
     backend = "PostgreSQL" if args.url else "SQLite"
     target = 10_000 if backend == "SQLite" else 5_000
     print(f"| measure ({backend}) | value | target | ok? |\n|---|---:|---|---|")

@@ -289,8 +289,9 @@ def _rows(session: Session, columns: Sequence[ColumnElement[Any]], ids: set[str]
     if not ids:
         return []
     key = next(c for c in columns if c.key == "id")
-    query = sa_select(*columns).where(bulk.among(session, key, ids))
-    return [dict(row) for row in session.execute(query).mappings()]
+    result = session.execute(sa_select(*columns).where(bulk.among(session, key, ids)))
+    names = tuple(result.keys())  # once: `dict(row)` of each mapping built its own key view
+    return [dict(zip(names, row, strict=True)) for row in result.all()]
 
 
 def _judged(row: Mapping[Any, Any], hot: int) -> tuple[Compliance, str]:

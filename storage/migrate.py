@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0006"  # the newest revision in migrations/versions (tests/storage/test_store.py keeps them in step)
+HEAD = "0007"  # the newest revision in migrations/versions (tests/storage/test_store.py keeps them in step)
 
 
 def alembic_config(store: Store) -> "Config":
