@@ -1,6 +1,7 @@
 """Prometheus metrics, on a registry of the app's own (nothing global)."""
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -33,6 +34,19 @@ class Metrics:
         )
 
         self.notifier = NotifierMetrics(self.registry)
+        self._answered: dict[tuple[str, bool], tuple[Any, Any]] = {}
+
+    def answered(self, command: str, ok: bool, seconds: float) -> None:
+        """Count a command answered and its time (each series looked up once: `labels()` on every
+        ack cost more than the counting)."""
+        series = self._answered.get((command, ok))
+        if series is None:
+            series = self._answered[command, ok] = (
+                self.commands.labels(command, "ok" if ok else "refused"),
+                self.latency.labels(command),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

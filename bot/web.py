@@ -114,7 +114,10 @@ def _bolt_request(request: Request, text: str) -> AsyncBoltRequest | str:
     content_type = request.headers.get("content-type")
     shielded = payload.shielded(text, content_type)
     try:
-        parsed = AsyncBoltRequest(body=shielded, query=request.query_params, headers=request.headers)  # type: ignore[arg-type]
+        query = request.scope["query_string"].decode(
+            "latin-1"
+        )  # Bolt parses it (Starlette's parse cost more)
+        parsed = AsyncBoltRequest(body=shielded, query=query, headers=request.headers)  # type: ignore[arg-type]
     except Exception:  # Bolt reads fields out of what it parsed (a JSON list, `"team": 5`…): say which
         return payload.problem(shielded, content_type) or "the payload is not a Slack request"
     return payload.shape(parsed.body) or parsed

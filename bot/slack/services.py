@@ -51,9 +51,7 @@ class SlackServices:
             reply = self.console.run(email, text, once=once, zone=zone, held=True)
         else:
             reply = await asyncio.to_thread(self.console.run, email, text, once=once, zone=zone)
-        name = reply.command or "refused"
-        self.metrics.commands.labels(name, "ok" if reply.ok else "refused").inc()
-        self.metrics.latency.labels(name).observe(time.perf_counter() - started)
+        self.metrics.answered(reply.command or "refused", reply.ok, time.perf_counter() - started)
         return reply
 
     def runs_inline(self, text: str) -> bool:

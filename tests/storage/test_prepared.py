@@ -4,7 +4,7 @@ types — inside the session's transaction, on both backends; a driver error is 
 from datetime import timedelta, timezone
 
 import pytest
-from sqlalchemy import Column, MetaData, String, Table, bindparam, literal_column
+from sqlalchemy import Column, MetaData, String, Table, bindparam, literal_column, update
 from sqlalchemy import select as sa_select
 from sqlmodel import col
 
@@ -113,3 +113,31 @@ def test_an_expanding_in_is_refused_when_compiled(sqlite_store: Store) -> None:
     prepared = Prepared(sa_select(col(Device.id)).where(col(Device.id).in_(bindparam("ids", expanding=True))))
     with sqlite_store.read() as session, pytest.raises(ValueError, match=r"storage\.bulk\.among"):
         prepared.all(session, {"ids": ["a"]})
+
+
+DEVICE_NAME = sa_select(col(Device.name)).where(col(Device.id) == bindparam("id"))
+
+
+def test_held_reads_each_see_what_was_committed_before_them(store: Store) -> None:
+    """On the connection a thread keeps (`Store.held_read`, the ack path), read after read: each one
+    is its own snapshot, and one that ran only prepared statements ends as cleanly as one that
+    loaded ORM rows."""
+    seed_demo(store)
+    prepared = Prepared(DEVICE_NAME)
+    device_id = _owners_device(store)
+    for name in ("first name", "second name", "third name"):
+        with store.write() as session:
+            session.exec(update(Device).where(col(Device.id) == device_id).values(name=name))  # type: ignore[call-overload]
+        with store.held_read() as session:
+            assert prepared.all(session, {"id": device_id}) == [(name,)]
+        with store.held_read() as session:  # an ORM read on the same connection after it
+            assert session.get(Device, device_id).name == name  # type: ignore[union-attr]
+    with store.held_read() as session, store.write() as writer:
+        before = prepared.all(session, {"id": device_id})
+        writer.exec(update(Device).where(col(Device.id) == device_id).values(name="later"))  # type: ignore[call-overload]
+        assert prepared.all(session, {"id": device_id}) == before  # still its own snapshot
+
+
+def _owners_device(store: Store) -> str:
+    with store.read() as session:
+        return str(session.connection().execute(sa_select(col(Device.id)).limit(1)).scalar_one())
