@@ -1,7 +1,6 @@
 """Prometheus metrics, on a registry of the app's own (nothing global)."""
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -34,7 +33,7 @@ class Metrics:
         )
 
         self.notifier = NotifierMetrics(self.registry)
-        self._answered: dict[tuple[str, bool], tuple[Any, Any]] = {}
+        self._answered: dict[tuple[str, bool], tuple[Counter, Histogram]] = {}
 
     def answered(self, command: str, ok: bool, seconds: float) -> None:
         """Count a command answered and its time (each series looked up once: `labels()` on every

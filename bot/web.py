@@ -114,9 +114,8 @@ def _bolt_request(request: Request, text: str) -> AsyncBoltRequest | str:
     content_type = request.headers.get("content-type")
     shielded = payload.shielded(text, content_type)
     try:
-        query = request.scope["query_string"].decode(
-            "latin-1"
-        )  # Bolt parses it (Starlette's parse cost more)
+        # the raw query string: Bolt parses it (Starlette's parse into QueryParams cost more)
+        query = request.scope["query_string"].decode("latin-1")
         parsed = AsyncBoltRequest(body=shielded, query=query, headers=request.headers)  # type: ignore[arg-type]
     except Exception:  # Bolt reads fields out of what it parsed (a JSON list, `"team": 5`…): say which
         return payload.problem(shielded, content_type) or "the payload is not a Slack request"

@@ -43,7 +43,7 @@ class Store:
         self.is_memory = faults.is_memory(parsed)
         self.engine = self._create_engine(parsed, busy_timeout_ms)
         self._writer = self.engine.execution_options(mesbot_write=True)
-        self._held = threading.local()  # held_read's connection, one per thread that asks
+        self._held = threading.local()  # held_read's connection and session, one per thread that asks
         self._all_held: list[Connection] = []
         self._held_lock = threading.Lock()
 
@@ -99,41 +99,38 @@ class Store:
                 # second BEGIN); the session is then closed, which rolls back.
                 driver.execute("BEGIN")
                 yield session
-                self._end_held(session, driver)  # a read: nothing to keep, and the snapshot ends here
             except BaseException:
-                if session.in_transaction():
-                    session.close()
-                self._drop_held(connection)  # after a fault, the next read starts afresh
+                self._drop_held()  # after a fault, the next read starts afresh
                 raise
-
-    @staticmethod
-    def _end_held(session: Session, driver: Any) -> None:
-        if session.in_transaction():
-            session.close()
-        if driver.in_transaction:
-            driver.rollback()
+            if session.in_transaction():
+                session.close()
+            if driver.in_transaction:  # a read: nothing to keep, and the snapshot ends here
+                driver.rollback()
 
     def _held_connection(self) -> tuple[Connection, Session]:
         """This thread's connection, and the session bound to it for its whole life (so
         `storage.prepared` may run on it without asking the session: `session.connection()` cost
         ~4 µs a statement). The session is reused: it is clean after every read (closed whenever an
         ORM query used it), and making one cost ~5 µs."""
-        held: tuple[Connection, Session] | None = getattr(self._held, "connection", None)
+        held: tuple[Connection, Session] | None = getattr(self._held, "pair", None)
         if held is not None and not held[0].closed and not held[0].invalidated:
             return held
         connection = self.engine.connect()
-        session = Session(bind=connection, info={HELD_CONNECTION: connection})
-        self._held.connection = connection, session
+        held = self._held.pair = connection, Session(bind=connection, info={HELD_CONNECTION: connection})
         with self._held_lock:
             self._all_held.append(connection)
-        return connection, session
+        return held
 
-    def _drop_held(self, connection: Connection) -> None:
-        self._held.connection = None
+    def _drop_held(self) -> None:
+        connection, session = self._held.pair
+        self._held.pair = None
         with self._held_lock:
             if connection in self._all_held:
                 self._all_held.remove(connection)
-        connection.close()
+        try:
+            session.close()  # rolls back what an ORM query began on the connection
+        finally:
+            connection.close()  # back to the pool, which rolls back the driver's own transaction
 
     @contextmanager
     def write(self) -> Iterator[Session]:

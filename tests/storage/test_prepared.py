@@ -12,8 +12,9 @@ from storage.engine import Store
 from storage.errors import StoreUnavailable
 from storage.models import Device, Threat
 from storage.prepared import Prepared
-from storage.states import ActivationStatus, Platform, ProtectionStatus, SecurityStatus, ThreatStatus
+from storage.states import ThreatStatus
 from tests.conftest import NOW, seed_demo
+from tests.integration.factories import device
 
 # named parameter, a literal the statement binds itself (`status = 'OPEN'`, through StrEnumType),
 # enum and timestamp columns, an outer join that yields NULLs
@@ -75,20 +76,9 @@ def test_bound_values_go_through_the_column_type(store: Store) -> None:
 def test_it_sees_what_the_session_flushed_and_not_what_another_rolled_back(store: Store) -> None:
     prepared = Prepared(sa_select(col(Device.id)).where(col(Device.owner_email) == bindparam("owner")))
     with store.write() as session:
-        session.add(
-            Device(
-                id="p1",
-                owner_email="p@contoso.example",
-                platform=Platform.IOS,
-                activation_status=ActivationStatus.PENDING,
-                protection_status=ProtectionStatus.PROTECTED,
-                security_status=SecurityStatus.SECURE,
-                checkin_time=NOW,
-                enrolled_at=NOW,
-            )
-        )
+        added = device(session, owner="p@contoso.example")
         session.flush()
-        assert prepared.all(session, {"owner": "p@contoso.example"}) == [("p1",)]
+        assert prepared.all(session, {"owner": "p@contoso.example"}) == [(added.id,)]
         session.rollback()
     with store.read() as session:
         assert prepared.all(session, {"owner": "p@contoso.example"}) == []
@@ -125,13 +115,16 @@ def test_held_reads_each_see_what_was_committed_before_them(store: Store) -> Non
     seed_demo(store)
     prepared = Prepared(DEVICE_NAME)
     device_id = _owners_device(store)
+    kept: list[Device] = []
     for name in ("first name", "second name", "third name"):
         with store.write() as session:
             session.exec(update(Device).where(col(Device.id) == device_id).values(name=name))  # type: ignore[call-overload]
         with store.held_read() as session:
             assert prepared.all(session, {"id": device_id}) == [(name,)]
         with store.held_read() as session:  # an ORM read on the same connection after it
-            assert session.get(Device, device_id).name == name  # type: ignore[union-attr]
+            loaded = session.get(Device, device_id)
+            assert loaded is not None and loaded.name == name
+            kept.append(loaded)  # alive after the read: the next read must not answer from it
     with store.held_read() as session, store.write() as writer:
         before = prepared.all(session, {"id": device_id})
         writer.exec(update(Device).where(col(Device.id) == device_id).values(name="later"))  # type: ignore[call-overload]

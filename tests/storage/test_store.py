@@ -299,7 +299,7 @@ def test_held_read_after_a_fault_starts_on_a_fresh_connection(sqlite_store: Stor
     assert sqlite_store.engine.pool.checkedout() == 1
 
 
-def test_held_read_is_a_plain_read_on_postgresql(store: Store) -> None:
+def test_held_read_holds_a_connection_only_on_sqlite(store: Store) -> None:
     with store.held_read() as session:
         assert _policy(session)
     assert store.engine.pool.checkedout() == (1 if store.is_sqlite else 0)
